@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { createDatabase } from './db/client.js';
+import { AccessLog } from './http/access-log.js';
+import { docs } from './http/docs.js';
+import { errorHandling } from './http/errors.js';
+import { healthRoutes } from './http/health.js';
+import { requestIdHeader, requestIdOf } from './http/request-id.js';
+import { validatorCompiler } from './http/validation.js';
+import { itemRoutes } from './items/routes.js';
+import { createLogger } from './logger.js';
+
+/** The settings an app needs: by now the database is known, embedded or not. */
+export type AppConfig = Omit<Config, 'databaseUrl'> & { databaseUrl: string };
+
+export interface AppOptions {
+  logger?: Logger;
+}
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/**
+ * Builds the whole service without listening: the entry point listens, tests inject or listen on
+ * port 0. Every plugin and route is registered here, explicitly, so a reader can follow a request
+ * from here to its SQL.
+ */
+export async function buildApp(config: AppConfig, { logger }: AppOptions = {}): Promise<FastifyInstance> {
+  const loggerInstance: FastifyBaseLogger = logger ?? createLogger({ level: config.logLevel });
+  const app = Fastify({
+    loggerInstance,
+    logController: new AccessLog({ requestIdLogLabel: 'requestId' }),
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    bodyLimit: config.bodyLimit,
+    // Timeouts are set, not inherited: a client that trickles its request is cut off.
+    requestTimeout: 30_000,
+    keepAliveTimeout: 65_000,
+    // While closing: new requests get 503, idle keep-alive sockets are closed, busy ones finish.
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.headersTimeout = 10_000;
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Only JSON bodies are accepted; anything else is a 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain');
+
+  const db = createDatabase({
+    databaseUrl: config.databaseUrl,
+    max: config.dbPoolMax,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+  });
+  app.addHook('onClose', async () => {
+    await db.$client.end({ timeout: 5 });
+  });
+
+  await app.register(errorHandling);
+  await app.register(requestIdHeader);
+  await app.register(docs, { version });
+  await app.register(healthRoutes, { db, readyTimeoutMs: 2_000 });
+  await app.register(itemRoutes, { db });
+  return app;
+}

@@ -1,0 +1,34 @@
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import * as schema from './schema.js';
+
+export type Database = PostgresJsDatabase<typeof schema> & { $client: postgres.Sql };
+
+export interface PoolOptions {
+  databaseUrl: string;
+  max: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+/**
+ * One connection pool per process. postgres.js prepares each distinct statement once per
+ * connection and pipelines queries, so the hot paths need no hand-written prepared statements.
+ */
+export function createDatabase(options: PoolOptions): Database {
+  const client = postgres(options.databaseUrl, {
+    max: options.max,
+    connect_timeout: Math.ceil(options.connectTimeoutMs / 1000),
+    idle_timeout: 60,
+    // Recycle connections now and then so that a failover or a PgBouncer restart is picked up.
+    max_lifetime: 30 * 60,
+    connection: {
+      application_name: 'fastify-sqlasync',
+      // A statement that runs longer is cancelled by the server: a slow query never holds a
+      // connection, and the request behind it, indefinitely.
+      statement_timeout: options.statementTimeoutMs,
+    },
+    onnotice: () => {},
+  });
+  return drizzle(client, { schema });
+}

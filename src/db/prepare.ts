@@ -1,0 +1,32 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { startEmbeddedDatabase } from './embedded.js';
+import { migrateUp } from './migrate.js';
+
+export interface PreparedDatabase {
+  url: string;
+  /** Stops the embedded server, if this process started one. */
+  stop(): Promise<void>;
+}
+
+/**
+ * What must happen once, before any request is served: start the embedded database when no
+ * DATABASE_URL is given, and apply pending migrations when asked to. Kept out of `buildApp`, so a
+ * supervisor can do it once for all its workers.
+ */
+export async function prepareDatabase(config: Config, logger: Logger): Promise<PreparedDatabase> {
+  const embedded = config.databaseUrl
+    ? undefined
+    : await startEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedDbPort, logger });
+  const url = config.databaseUrl ?? embedded!.url;
+  try {
+    if (config.migrateOnStart) {
+      const applied = await migrateUp(url);
+      logger.info({ applied }, applied.length > 0 ? 'applied migrations' : 'database schema is up to date');
+    }
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
+  return { url, stop: async () => embedded?.stop() };
+}

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { Database } from '../db/client.js';
+import { problem, problemResponses, sendProblem } from './problem.js';
+
+export interface HealthOptions {
+  db: Database;
+  readyTimeoutMs: number;
+}
+
+const Status = Type.Object({ status: Type.String() });
+
+/** Liveness never touches the database (a slow database must not get the process restarted); readiness does. */
+export async function healthRoutes(app: FastifyInstance, { db, readyTimeoutMs }: HealthOptions) {
+  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
+    status: 'ok',
+  }));
+
+  app.get(
+    '/readyz',
+    { schema: { tags: ['health'], summary: 'The database answers', response: { 200: Status, ...problemResponses } } },
+    async (request, reply) => {
+      try {
+        await withTimeout(db.$client`SELECT 1`.execute(), readyTimeoutMs);
+        return { status: 'ready' };
+      } catch (error) {
+        request.log.warn({ err: error }, 'readiness check failed');
+        reply.header('retry-after', 1);
+        return sendProblem(reply, problem(503, 'NOT_READY', 'The database does not answer'));
+      }
+    },
+  );
+}
+
+async function withTimeout<T>(work: Promise<T>, milliseconds: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${milliseconds} ms`)), milliseconds);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

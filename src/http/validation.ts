@@ -1,0 +1,15 @@
+import { Ajv, type Options } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { FastifySchemaCompiler } from 'fastify';
+
+/**
+ * Query strings and path parameters arrive as text, so their numbers and booleans are coerced.
+ * Bodies are JSON and already typed: `{"name": 123}` is an error, not the string "123" (as in
+ * Pydantic). Every error is reported, not just the first, so clients can fix them all at once.
+ */
+const common: Options = { useDefaults: true, removeAdditional: true, allErrors: true, strict: false };
+const forText = addFormats.default(new Ajv({ ...common, coerceTypes: 'array' }));
+const forJson = addFormats.default(new Ajv({ ...common, coerceTypes: false }));
+
+export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpPart }) =>
+  (httpPart === 'body' ? forJson : forText).compile(schema);

@@ -1,0 +1,54 @@
+import { Type, type Static } from 'typebox';
+
+/**
+ * The items resource's schemas, split by role. Each one drives request validation, the TypeScript
+ * types, response serialization and the OpenAPI document.
+ */
+
+/**
+ * Text that PostgreSQL can store: no NUL character, and no unpaired UTF-16 surrogate (which would
+ * otherwise be silently replaced when encoded to UTF-8). Valid pairs are single code points here.
+ */
+export const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
+
+const Name = Type.String({ minLength: 1, maxLength: 255, pattern: STORABLE_TEXT_PATTERN, examples: ['x'] });
+const Description = Type.Union(
+  [Type.String({ maxLength: 10_000, pattern: STORABLE_TEXT_PATTERN }), Type.Null()],
+  { examples: ['y'] },
+);
+/** Ids are PostgreSQL bigints; beyond 2^53 they could not be represented exactly in JSON clients. */
+const Id = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+const Timestamp = Type.Unsafe<Date>({ type: 'string', format: 'date-time' });
+
+export const ItemPublic = Type.Object(
+  { id: Id, name: Type.String(), description: Type.Union([Type.String(), Type.Null()]), created_at: Timestamp, updated_at: Timestamp },
+  { additionalProperties: false },
+);
+
+// `additionalProperties: false` with Ajv's `removeAdditional` drops unknown fields, as Pydantic does.
+export const ItemCreate = Type.Object(
+  { name: Name, description: Type.Optional(Description) },
+  { additionalProperties: false },
+);
+
+export const ItemUpdate = Type.Object(
+  { name: Type.Optional(Name), description: Type.Optional(Description) },
+  { additionalProperties: false },
+);
+
+export const ItemParams = Type.Object({ id: Id });
+
+export const ListQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Page size' }),
+    after: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Return items whose id is greater' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type ItemPublic = Static<typeof ItemPublic>;
+export type ItemCreate = Static<typeof ItemCreate>;
+export type ItemUpdate = Static<typeof ItemUpdate>;
+export type ListQuery = Static<typeof ListQuery>;
