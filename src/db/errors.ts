@@ -23,9 +23,16 @@ const UNAVAILABLE_CODES = new Set([
   '40P01', // deadlock_detected
 ]);
 
+/** The driver's error, also when Drizzle wraps it (as `cause`) in its own query error. */
+function driverError(error: unknown): { name?: unknown; code?: unknown } | undefined {
+  for (let current = error; current instanceof Error; current = current.cause) {
+    if (typeof (current as { code?: unknown }).code === 'string') return current;
+  }
+  return undefined;
+}
+
 function codeOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
+  return driverError(error)?.code as string | undefined;
 }
 
 /** The database cannot serve now but may soon: the client should retry later (503). */
@@ -36,6 +43,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 /** The database refused the data itself (bad encoding, too long, out of range, a check): a 422. */
 export function isRejectedData(error: unknown): boolean {
-  const code = codeOf(error);
-  return (error as Error | null)?.name === 'PostgresError' && code !== undefined && (code.startsWith('22') || code === '23514');
+  const cause = driverError(error);
+  const code = cause?.code as string | undefined;
+  return cause?.name === 'PostgresError' && code !== undefined && (code.startsWith('22') || code === '23514');
 }

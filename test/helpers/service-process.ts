@@ -1,0 +1,61 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
+
+/**
+ * The service as users run it: a real process started from `src/server.ts`, serving real HTTP.
+ * Each instance gets the environment the test gives it (its own ports and data directory).
+ */
+export class ServiceProcess {
+  readonly output: string[] = [];
+  private readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      env: { ...process.env, LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const stream of [this.child.stdout, this.child.stderr]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => this.output.push(...chunk.split('\n').filter(Boolean)));
+    }
+    this.exited = once(this.child, 'exit').then(([code, signal]) => ({
+      code: code as number | null,
+      signal: signal as NodeJS.Signals | null,
+    }));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Resolves when a log line contains `text`; rejects if the process exits or time runs out first. */
+  async waitForLog(text: string, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.output.find((candidate) => candidate.includes(text));
+      if (line) return line;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`the service exited before logging "${text}":\n${this.output.join('\n')}`);
+      }
+      if (Date.now() > deadline) throw new Error(`no "${text}" within ${timeoutMs} ms:\n${this.output.join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Stops the process (SIGTERM, then SIGKILL after a grace period) unless it has exited already. */
+  async stop(graceMs = 15_000) {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    return this.exited;
+  }
+}
