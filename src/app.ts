@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { createDatabase } from './db/client.js';
 import { AccessLog } from './http/access-log.js';
 import { docs } from './http/docs.js';
+import { drain } from './http/drain.js';
 import { errorHandling } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { requestIdHeader, requestIdOf } from './http/request-id.js';
@@ -38,9 +39,9 @@ export async function buildApp(config: AppConfig, { logger }: AppOptions = {}): 
     // Timeouts are set, not inherited: a client that trickles its request is cut off.
     requestTimeout: 30_000,
     keepAliveTimeout: 65_000,
-    // While closing: new requests get 503, idle keep-alive sockets are closed, busy ones finish.
+    // Shutdown drains connections first (see http/drain.ts); a request that still arrives while
+    // the app closes gets a 503 rather than a database that is gone.
     return503OnClosing: true,
-    forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.server.headersTimeout = 10_000;
 
@@ -60,6 +61,7 @@ export async function buildApp(config: AppConfig, { logger }: AppOptions = {}): 
 
   await app.register(errorHandling);
   await app.register(requestIdHeader);
+  await app.register(drain);
   await app.register(docs, { version });
   await app.register(healthRoutes, { db, readyTimeoutMs: 2_000 });
   await app.register(itemRoutes, { db });

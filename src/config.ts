@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { envSchema } from 'env-schema';
 import { Type, type Static } from 'typebox';
 
@@ -17,7 +18,12 @@ const ConfigSchema = Type.Object({
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 0 }),
   BODY_LIMIT: Type.Integer({ default: 1048576, minimum: 1024 }),
   MIGRATE_ON_START: Type.Optional(Type.Boolean()),
-  SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 0 }),
+  WEB_CONCURRENCY: Type.Integer({ default: availableParallelism(), minimum: 1, maximum: 256 }),
+  WORKER_TIMEOUT: Type.Number({ default: 30, exclusiveMinimum: 0 }),
+  GRACEFUL_TIMEOUT: Type.Number({ default: 30, minimum: 0 }),
+  MAX_REQUESTS: Type.Integer({ default: 0, minimum: 0 }),
+  MAX_REQUESTS_JITTER: Type.Integer({ default: 0, minimum: 0 }),
+  SINGLE_PROCESS: Type.Boolean({ default: false }),
 });
 
 type Env = Static<typeof ConfigSchema>;
@@ -36,7 +42,16 @@ export interface Config {
   bodyLimit: number;
   /** Run pending migrations before serving: on by default for the embedded database only. */
   migrateOnStart: boolean;
-  shutdownTimeoutMs: number;
+  workers: number;
+  /** A worker whose event loop is blocked this long is killed and replaced. */
+  workerTimeoutMs: number;
+  /** On shutdown or reload, in-flight requests get this long to finish. */
+  gracefulTimeoutMs: number;
+  /** Recycle a worker after this many requests (0: never), plus up to `maxRequestsJitter` more. */
+  maxRequests: number;
+  maxRequestsJitter: number;
+  /** Serve in this process, without a supervisor (development). */
+  singleProcess: boolean;
 }
 
 export class ConfigError extends Error {
@@ -45,14 +60,17 @@ export class ConfigError extends Error {
 
 /**
  * Reads and validates the settings. `env` defaults to the process environment merged over `.env`;
- * tests pass their own object. Throws a `ConfigError` naming the offending variable.
+ * tests pass their own object. `overrides` (from the command line) win over both. Throws a
+ * `ConfigError` naming the offending variable.
  */
-export function loadConfig(env?: Record<string, string | undefined>): Readonly<Config> {
+export function loadConfig(env?: Record<string, string | undefined>, overrides: Record<string, string> = {}): Readonly<Config> {
   let parsed: Env;
   try {
     parsed = envSchema<Env>({
       schema: structuredClone(ConfigSchema),
-      ...(env ? { env: false, data: [withoutEmptyValues(env)] } : { dotenv: true }),
+      ...(env
+        ? { env: false, data: [{ ...withoutEmptyValues(env), ...overrides }] }
+        : { dotenv: true, data: [overrides] }),
     });
   } catch (error) {
     const message = (error as Error).message.replaceAll('env/', '').replace(/^env /, '');
@@ -70,7 +88,12 @@ export function loadConfig(env?: Record<string, string | undefined>): Readonly<C
     dbStatementTimeoutMs: parsed.DB_STATEMENT_TIMEOUT_MS,
     bodyLimit: parsed.BODY_LIMIT,
     migrateOnStart: parsed.MIGRATE_ON_START ?? parsed.DATABASE_URL === undefined,
-    shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+    workers: parsed.WEB_CONCURRENCY,
+    workerTimeoutMs: Math.round(parsed.WORKER_TIMEOUT * 1000),
+    gracefulTimeoutMs: Math.round(parsed.GRACEFUL_TIMEOUT * 1000),
+    maxRequests: parsed.MAX_REQUESTS,
+    maxRequestsJitter: parsed.MAX_REQUESTS_JITTER,
+    singleProcess: parsed.SINGLE_PROCESS,
   });
 }
 

@@ -1,42 +1,76 @@
+import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
-import { buildApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import type { Logger } from 'pino';
+import { helpText, parseCommandLine } from './command-line.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { prepareDatabase } from './db/prepare.js';
 import { createLogger } from './logger.js';
+import { serve } from './serve.js';
+import { connectionBudgetProblem, readConnectionBudget } from './supervisor/connection-budget.js';
+import { Supervisor } from './supervisor/primary.js';
+import { runWorker } from './supervisor/worker.js';
 
-/** The process entry: read the settings, prepare the database once, serve, and stop cleanly on a signal. */
+/**
+ * The process entry. The supervisor (cluster primary) prepares the database once, then forks
+ * workers that re-run this file; `--single-process` serves right here, for development.
+ */
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const commandLine = parseCommandLine(process.argv.slice(2));
+  if (commandLine.help) {
+    console.log(helpText());
+    return;
+  }
+  const config = loadConfig(undefined, commandLine.overrides);
   const logger = createLogger({ level: config.logLevel });
+
+  if (cluster.isWorker) return runWorker(withDatabaseUrl(config), logger);
+  if (config.singleProcess) return serveInThisProcess(config, logger);
+  return supervise(config, logger);
+}
+
+async function supervise(config: Config, logger: Logger): Promise<void> {
   const database = await prepareDatabase(config, logger);
-  const app = await buildApp({ ...config, databaseUrl: database.url }, { logger }).catch(async (error: unknown) => {
-    await database.stop();
-    throw error;
-  });
-
-  closeWithGrace(
-    { delay: config.shutdownTimeoutMs, logger, skip: ['SIGHUP'] },
-    async ({ signal, err }) => {
-      if (err) logger.fatal({ err }, 'shutting down after an unexpected error');
-      else logger.info({ signal }, 'shutting down: finishing in-flight requests');
-      await app.close();
-      await database.stop();
-      logger.info('shutdown complete');
-    },
-  );
-
   try {
-    await app.listen({ host: config.host, port: config.port });
+    const budget = await readConnectionBudget(database.url);
+    const problem = connectionBudgetProblem(budget, config.workers, config.dbPoolMax);
+    if (problem) throw new ConfigError(problem);
+    new Supervisor({
+      config,
+      logger,
+      budget,
+      workerEnv: { DATABASE_URL: database.url },
+      onStopped: () => database.stop(),
+    }).start();
   } catch (error) {
-    await app.close();
     await database.stop();
     throw error;
   }
 }
 
+async function serveInThisProcess(config: Config, logger: Logger): Promise<void> {
+  const database = await prepareDatabase(config, logger);
+  const serving = await serve({ ...config, databaseUrl: database.url }, logger).catch(async (error: unknown) => {
+    await database.stop();
+    throw error;
+  });
+  closeWithGrace({ delay: config.gracefulTimeoutMs + 5_000, logger, skip: ['SIGHUP'] }, async ({ signal, err }) => {
+    if (err) logger.fatal({ err }, 'shutting down after an unexpected error');
+    else logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    await serving.stop();
+    await database.stop();
+    logger.info('shutdown complete');
+  });
+}
+
+/** Workers learn the database from the supervisor, which may have started it. */
+function withDatabaseUrl(config: Config): Config & { databaseUrl: string } {
+  if (!config.databaseUrl) throw new ConfigError('Invalid configuration: a worker needs DATABASE_URL from its supervisor');
+  return { ...config, databaseUrl: config.databaseUrl };
+}
+
 main().catch((error: unknown) => {
-  // Before the logger exists (a configuration error), stderr is the only place to say why.
+  // Configuration errors are the user's to fix: one clear line. Anything else: the whole error.
   if (error instanceof ConfigError) console.error(error.message);
   else console.error('fastify-sqlasync failed to start:', error);
   process.exit(1);

@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './app.js';
+import type { Config } from './config.js';
+
+export interface Serving {
+  app: FastifyInstance;
+  /** Drains connections (at most the graceful timeout), then closes the app and its pool. */
+  stop(): Promise<void>;
+}
+
+export interface ServeOptions {
+  /** Called after each response: the supervisor's worker counts requests for max-requests. */
+  onResponse?: () => void;
+}
+
+/** Builds the app on a database that is ready (migrated) and listens: a worker's whole job. */
+export async function serve(config: Config & { databaseUrl: string }, logger: Logger, options: ServeOptions = {}): Promise<Serving> {
+  const app = await buildApp(config, { logger });
+  const { onResponse } = options;
+  if (onResponse) {
+    app.addHook('onResponse', async () => onResponse());
+  }
+  await app.listen({ host: config.host, port: config.port });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    app,
+    stop() {
+      stopping ??= (async () => {
+        await app.drain(config.gracefulTimeoutMs);
+        await app.close();
+      })();
+      return stopping;
+    },
+  };
+}
