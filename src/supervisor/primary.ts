@@ -54,7 +54,7 @@ export class Supervisor {
   }
 
   start(): void {
-    this.log.info({ event: 'supervisor-started', pid: process.pid, workers: this.target }, 'supervisor started');
+    this.log.info({ event: 'supervisor-started', workers: this.target }, 'supervisor started');
     const { workerTimeoutMs } = this.options.config;
     this.watchdog = setInterval(() => this.killHungWorkers(), heartbeatInterval(workerTimeoutMs));
     for (let index = 0; index < this.target; index++) this.fork();
@@ -80,7 +80,7 @@ export class Supervisor {
       killedForHang: false,
     };
     this.tracked.set(worker.id, entry);
-    this.log.info({ event: 'worker-started', pid: entry.pid, workerId: worker.id }, 'worker started');
+    this.log.info({ event: 'worker-started', workerPid: entry.pid, workerId: worker.id }, 'worker started');
 
     worker.on('message', (message: unknown) => {
       if (isWorkerMessage(message)) this.onMessage(entry, message);
@@ -89,7 +89,7 @@ export class Supervisor {
       entry.listening = true;
       entry.lastHeartbeat = Date.now();
       this.bootFailures = 0;
-      this.log.info({ event: 'worker-listening', pid: entry.pid, workerId: worker.id }, 'worker listening');
+      this.log.info({ event: 'worker-listening', workerPid: entry.pid, workerId: worker.id }, 'worker listening');
     });
     worker.on('exit', (code, signal) => this.onExit(entry, code, signal));
     return entry;
@@ -104,7 +104,7 @@ export class Supervisor {
         this.lastBootError = message.message;
         break;
       case 'retire':
-        this.log.info({ event: 'worker-recycling', pid: entry.pid, reason: 'max-requests' }, 'worker reached max-requests');
+        this.log.info({ event: 'worker-recycling', workerPid: entry.pid, reason: 'max-requests' }, 'worker reached max-requests');
         this.enqueue(() => this.replace(entry));
         break;
     }
@@ -114,7 +114,7 @@ export class Supervisor {
     this.tracked.delete(entry.worker.id);
     const expected = entry.retiring || this.stopping;
     this.log[expected ? 'info' : 'error'](
-      { event: 'worker-exited', pid: entry.pid, workerId: entry.worker.id, code, signal, expected },
+      { event: 'worker-exited', workerPid: entry.pid, workerId: entry.worker.id, code, signal, expected },
       expected ? 'worker exited' : 'worker died',
     );
     if (expected) return;
@@ -141,7 +141,7 @@ export class Supervisor {
     while (!this.stopping && this.active().length < this.target) {
       const fresh = this.fork();
       if (replacedPid !== undefined) {
-        this.log.info({ event: 'worker-replaced', pid: replacedPid, replacement: fresh.pid }, 'worker replaced');
+        this.log.info({ event: 'worker-replaced', workerPid: replacedPid, replacementPid: fresh.pid }, 'worker replaced');
       }
     }
   }
@@ -157,7 +157,7 @@ export class Supervisor {
       if (entry.retiring || entry.killedForHang || silentFor <= this.options.config.workerTimeoutMs) continue;
       entry.killedForHang = true;
       this.log.error(
-        { event: 'worker-hung', pid: entry.pid, workerId: entry.worker.id, silentForMs: silentFor },
+        { event: 'worker-hung', workerPid: entry.pid, workerId: entry.worker.id, silentForMs: silentFor },
         'worker missed its heartbeats: killing it',
       );
       entry.worker.process.kill('SIGKILL');
@@ -172,13 +172,13 @@ export class Supervisor {
   private async reload(): Promise<void> {
     if (this.stopping) return;
     const old = this.active();
-    this.log.info({ event: 'reload-began', pids: old.map((entry) => entry.pid) }, 'rolling reload began');
+    this.log.info({ event: 'reload-began', workerPids: old.map((entry) => entry.pid) }, 'rolling reload began');
     let replaced = 0;
     for (const entry of old) {
       if (!(await this.replace(entry))) break;
       replaced++;
     }
-    this.log.info({ event: 'reload-ended', replaced, pids: this.active().map((entry) => entry.pid) }, 'rolling reload ended');
+    this.log.info({ event: 'reload-ended', replaced, workerPids: this.active().map((entry) => entry.pid) }, 'rolling reload ended');
   }
 
   /** Starts a new worker, waits until it listens, then drains the old one: capacity never drops. */
@@ -187,7 +187,7 @@ export class Supervisor {
     const fresh = this.fork();
     const listening = await Promise.race([once(fresh.worker, 'listening').then(() => true), exitOf(fresh).then(() => false)]);
     if (!listening) {
-      this.log.error({ event: 'replace-aborted', pid: old.pid }, 'the new worker did not start; keeping the old one');
+      this.log.error({ event: 'replace-aborted', workerPid: old.pid }, 'the new worker did not start; keeping the old one');
       return false;
     }
     await this.retire(old);
@@ -220,15 +220,19 @@ export class Supervisor {
     const exited = exitOf(entry);
     this.send(entry, { type: 'shutdown' });
     const killer = setTimeout(() => {
-      this.log.warn({ event: 'worker-killed', pid: entry.pid, reason: 'graceful-timeout' }, 'worker did not drain in time');
+      this.log.warn({ event: 'worker-killed', workerPid: entry.pid, reason: 'graceful-timeout' }, 'worker did not drain in time');
       entry.worker.process.kill('SIGKILL');
     }, this.options.config.gracefulTimeoutMs + 1_000);
     await exited;
     clearTimeout(killer);
   }
 
+  /**
+   * A worker still booting may not listen for messages yet, and has no requests to finish: a
+   * SIGTERM (which its handler drains, once installed) stops it either way.
+   */
   private send(entry: TrackedWorker, message: PrimaryMessage): void {
-    if (entry.worker.isConnected()) entry.worker.send(message);
+    if (entry.listening && entry.worker.isConnected()) entry.worker.send(message);
     else entry.worker.process.kill('SIGTERM');
   }
 

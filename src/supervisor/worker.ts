@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { serve } from '../serve.js';
+import { serve, type Serving } from '../serve.js';
 import { heartbeatInterval, isPrimaryMessage, type WorkerMessage } from './messages.js';
 
 /**
@@ -30,17 +30,13 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
         }
       : undefined;
 
-  let serving;
-  try {
-    serving = await serve(config, logger, { onResponse });
-  } catch (error) {
-    logger.fatal({ err: error }, 'worker failed to start');
-    send({ type: 'boot-error', message: error instanceof Error ? error.message : String(error) });
-    process.exit(1);
-  }
-
+  // Registered before booting: a shutdown asked for while the worker boots waits for the boot.
+  let serving: Serving | undefined;
+  let stopRequested = false;
   const heartbeat = setInterval(() => send({ type: 'heartbeat' }), heartbeatInterval(config.workerTimeoutMs));
   const stop = async () => {
+    stopRequested = true;
+    if (!serving) return;
     clearInterval(heartbeat);
     await serving.stop();
     process.exit(0);
@@ -52,4 +48,13 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
   process.on('disconnect', () => void stop());
+
+  try {
+    serving = await serve(config, logger, { onResponse });
+  } catch (error) {
+    logger.fatal({ err: error }, 'worker failed to start');
+    send({ type: 'boot-error', message: error instanceof Error ? error.message : String(error) });
+    process.exit(1);
+  }
+  if (stopRequested) await stop();
 }

@@ -2,6 +2,13 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 
+export interface LifecycleEvent {
+  event: string;
+  time: number;
+  pid: number;
+  [field: string]: unknown;
+}
+
 /**
  * The service as users run it: a real process started from `src/server.ts`, serving real HTTP.
  * Each instance gets the environment the test gives it (its own ports and data directory).
@@ -11,8 +18,9 @@ export class ServiceProcess {
   private readonly child: ChildProcessByStdio<null, Readable, Readable>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  constructor(env: Record<string, string>, { args = [], preload = [] }: { args?: string[]; preload?: string[] } = {}) {
+    const imports = ['tsx', ...preload].flatMap((module) => ['--import', module]);
+    this.child = spawn(process.execPath, [...imports, 'src/server.ts', ...args], {
       env: { ...process.env, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -42,6 +50,23 @@ export class ServiceProcess {
       if (Date.now() > deadline) throw new Error(`no "${text}" within ${timeoutMs} ms:\n${this.output.join('\n')}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+
+  /** The supervisor's lifecycle events logged so far, optionally of one kind. */
+  events(kind?: string): LifecycleEvent[] {
+    return this.output
+      .filter((line) => line.startsWith('{') && line.includes('"event"'))
+      .map((line) => JSON.parse(line) as LifecycleEvent)
+      .filter((event) => kind === undefined || event.event === kind);
+  }
+
+  async waitForEvent(kind: string, count = 1, timeoutMs = 30_000): Promise<LifecycleEvent[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.events(kind).length < count) {
+      if (Date.now() > deadline) throw new Error(`fewer than ${count} "${kind}" events within ${timeoutMs} ms:\n${this.output.join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    return this.events(kind);
   }
 
   signal(signal: NodeJS.Signals): void {

@@ -110,6 +110,17 @@ describe('the service on its embedded database', () => {
     expect(second.output.join('\n')).toMatch(/data directory .* is in use by PostgreSQL/);
   });
 
+  it('serves in one process with --single-process (npm run dev), and stops on SIGTERM', async () => {
+    const service = new ServiceProcess(env, { args: ['--single-process'] });
+    running.push(service);
+    await service.waitForLog('Server listening');
+    expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
+    expect(service.events()).toEqual([]);
+    service.signal('SIGTERM');
+    expect(await service.exited).toEqual({ code: 0, signal: null });
+    expect(service.output.join('\n')).toContain('embedded PostgreSQL stopped');
+  });
+
   it('exits 1 naming the variable when the configuration is invalid', async () => {
     const service = new ServiceProcess({ ...env, PORT: 'eighty' });
     running.push(service);

@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../../src/command-line.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
@@ -15,7 +17,12 @@ describe('loadConfig', () => {
       dbStatementTimeoutMs: 10000,
       bodyLimit: 1048576,
       migrateOnStart: true,
-      shutdownTimeoutMs: 30000,
+      workers: availableParallelism(),
+      workerTimeoutMs: 30000,
+      gracefulTimeoutMs: 30000,
+      maxRequests: 0,
+      maxRequestsJitter: 0,
+      singleProcess: false,
     });
   });
 
@@ -32,7 +39,12 @@ describe('loadConfig', () => {
       DB_STATEMENT_TIMEOUT_MS: '500',
       BODY_LIMIT: '2048',
       MIGRATE_ON_START: 'true',
-      SHUTDOWN_TIMEOUT_MS: '5000',
+      WEB_CONCURRENCY: '3',
+      WORKER_TIMEOUT: '1.5',
+      GRACEFUL_TIMEOUT: '5',
+      MAX_REQUESTS: '1000',
+      MAX_REQUESTS_JITTER: '50',
+      SINGLE_PROCESS: 'true',
     });
     expect(config).toEqual({
       databaseUrl: 'postgresql://u:p@db:5432/items',
@@ -46,7 +58,12 @@ describe('loadConfig', () => {
       dbStatementTimeoutMs: 500,
       bodyLimit: 2048,
       migrateOnStart: true,
-      shutdownTimeoutMs: 5000,
+      workers: 3,
+      workerTimeoutMs: 1500,
+      gracefulTimeoutMs: 5000,
+      maxRequests: 1000,
+      maxRequestsJitter: 50,
+      singleProcess: true,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -67,8 +84,30 @@ describe('loadConfig', () => {
     [{ DB_POOL_MAX: '0' }, 'DB_POOL_MAX must be >= 1'],
     [{ BODY_LIMIT: '1mb' }, 'BODY_LIMIT must be integer'],
     [{ MIGRATE_ON_START: 'maybe' }, 'MIGRATE_ON_START must be boolean'],
+    [{ WEB_CONCURRENCY: '0' }, 'WEB_CONCURRENCY must be >= 1'],
+    [{ WORKER_TIMEOUT: '0' }, 'WORKER_TIMEOUT must be > 0'],
   ])('fails fast naming the variable for %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
+describe('command-line options', () => {
+  it('override the environment', () => {
+    const { overrides } = parseCommandLine(['--workers', '4', '--bind', '127.0.0.1:9000', '--timeout', '10', '--no-migrate']);
+    expect(overrides).toEqual({ WEB_CONCURRENCY: '4', HOST: '127.0.0.1', PORT: '9000', WORKER_TIMEOUT: '10', MIGRATE_ON_START: 'false' });
+    expect(loadConfig({ WEB_CONCURRENCY: '2', PORT: '8000' }, overrides)).toMatchObject({ workers: 4, port: 9000, migrateOnStart: false });
+  });
+
+  it('accept an IPv6 bind address in brackets', () => {
+    expect(parseCommandLine(['--bind', '[::]:8000']).overrides).toEqual({ HOST: '::', PORT: '8000' });
+  });
+
+  it.each([[['--bind', 'localhost']], [['--workers']], [['--unknown']]])('refuse %j with a message and the usage', (argv) => {
+    expect(() => parseCommandLine(argv)).toThrow(ConfigError);
+  });
+
+  it('are validated like their variables', () => {
+    expect(() => loadConfig({}, parseCommandLine(['--workers', 'many']).overrides)).toThrow('WEB_CONCURRENCY must be integer');
   });
 });
