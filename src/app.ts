@@ -54,6 +54,7 @@ export async function buildApp(config: AppConfig, { logger }: AppOptions = {}): 
     max: config.dbPoolMax,
     connectTimeoutMs: config.dbConnectTimeoutMs,
     statementTimeoutMs: config.dbStatementTimeoutMs,
+    prepare: config.dbPrepare,
   });
   app.addHook('onClose', async () => {
     await db.$client.end({ timeout: 5 });

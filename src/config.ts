@@ -16,6 +16,7 @@ const ConfigSchema = Type.Object({
   DB_POOL_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
   DB_CONNECT_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100 }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 0 }),
+  DB_PREPARE: Type.Boolean({ default: true }),
   BODY_LIMIT: Type.Integer({ default: 1048576, minimum: 1024 }),
   MIGRATE_ON_START: Type.Optional(Type.Boolean()),
   WEB_CONCURRENCY: Type.Integer({ default: availableParallelism(), minimum: 1, maximum: 256 }),
@@ -39,6 +40,8 @@ export interface Config {
   dbPoolMax: number;
   dbConnectTimeoutMs: number;
   dbStatementTimeoutMs: number;
+  /** Protocol-level prepared statements; off for PgBouncer in transaction mode before 1.21. */
+  dbPrepare: boolean;
   bodyLimit: number;
   /** Run pending migrations before serving: on by default for the embedded database only. */
   migrateOnStart: boolean;
@@ -86,6 +89,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
     dbPoolMax: parsed.DB_POOL_MAX,
     dbConnectTimeoutMs: parsed.DB_CONNECT_TIMEOUT_MS,
     dbStatementTimeoutMs: parsed.DB_STATEMENT_TIMEOUT_MS,
+    dbPrepare: parsed.DB_PREPARE,
     bodyLimit: parsed.BODY_LIMIT,
     migrateOnStart: parsed.MIGRATE_ON_START ?? parsed.DATABASE_URL === undefined,
     workers: parsed.WEB_CONCURRENCY,

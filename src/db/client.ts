@@ -9,6 +9,7 @@ export interface PoolOptions {
   max: number;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
+  prepare: boolean;
 }
 
 /**
@@ -18,6 +19,7 @@ export interface PoolOptions {
 export function createDatabase(options: PoolOptions): Database {
   const client = postgres(options.databaseUrl, {
     max: options.max,
+    prepare: options.prepare,
     connect_timeout: Math.ceil(options.connectTimeoutMs / 1000),
     idle_timeout: 60,
     // Recycle connections now and then so that a failover or a PgBouncer restart is picked up.
