@@ -12,6 +12,7 @@ import { healthRoutes } from './http/health.js';
 import { requestIdHeader, requestIdOf } from './http/request-id.js';
 import { validatorCompiler } from './http/validation.js';
 import { itemRoutes } from './items/routes.js';
+import { createItemsService } from './items/service.js';
 import { createLogger } from './logger.js';
 
 /** The settings an app needs: by now the database is known, embedded or not. */
@@ -65,6 +66,11 @@ export async function buildApp(config: AppConfig, { logger }: AppOptions = {}): 
   await app.register(drain);
   await app.register(docs, { version });
   await app.register(healthRoutes, { db, readyTimeoutMs: 2_000 });
-  await app.register(itemRoutes, { db });
+  const items = createItemsService(db, {
+    concurrency: config.dbPoolMax,
+    maxQueued: config.dbQueueMax,
+    maxWaitMs: config.dbQueueTimeoutMs,
+  });
+  await app.register(itemRoutes, { items });
   return app;
 }

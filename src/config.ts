@@ -17,6 +17,8 @@ const ConfigSchema = Type.Object({
   DB_CONNECT_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100 }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 0 }),
   DB_PREPARE: Type.Boolean({ default: true }),
+  DB_QUEUE_MAX: Type.Integer({ default: 1000, minimum: 1 }),
+  DB_QUEUE_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 1 }),
   BODY_LIMIT: Type.Integer({ default: 1048576, minimum: 1024 }),
   MIGRATE_ON_START: Type.Optional(Type.Boolean()),
   WEB_CONCURRENCY: Type.Integer({ default: availableParallelism(), minimum: 1, maximum: 256 }),
@@ -42,6 +44,10 @@ export interface Config {
   dbStatementTimeoutMs: number;
   /** Protocol-level prepared statements; off for PgBouncer in transaction mode before 1.21. */
   dbPrepare: boolean;
+  /** Requests that may wait for the database per worker and kind of work; beyond, 503 at once. */
+  dbQueueMax: number;
+  /** A request that waited this long for the database gets a 503. */
+  dbQueueTimeoutMs: number;
   bodyLimit: number;
   /** Run pending migrations before serving: on by default for the embedded database only. */
   migrateOnStart: boolean;
@@ -90,6 +96,8 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
     dbConnectTimeoutMs: parsed.DB_CONNECT_TIMEOUT_MS,
     dbStatementTimeoutMs: parsed.DB_STATEMENT_TIMEOUT_MS,
     dbPrepare: parsed.DB_PREPARE,
+    dbQueueMax: parsed.DB_QUEUE_MAX,
+    dbQueueTimeoutMs: parsed.DB_QUEUE_TIMEOUT_MS,
     bodyLimit: parsed.BODY_LIMIT,
     migrateOnStart: parsed.MIGRATE_ON_START ?? parsed.DATABASE_URL === undefined,
     workers: parsed.WEB_CONCURRENCY,

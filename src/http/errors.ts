@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import fastifyPlugin from 'fastify-plugin';
 import FindMyWay from 'find-my-way';
+import { OverloadedError } from '../db/batcher.js';
 import { isDatabaseUnavailable, isRejectedData } from '../db/errors.js';
 import { STORABLE_TEXT_PATTERN } from '../items/schemas.js';
 import { problem, sendProblem, type FieldError, type Problem } from './problem.js';
@@ -33,6 +34,9 @@ export function toProblem(error: FastifyError): Problem {
   }
   if (isRejectedData(error)) {
     return problem(422, 'UNSTORABLE_VALUE', 'A value cannot be stored by the database');
+  }
+  if (error instanceof OverloadedError) {
+    return problem(503, 'OVERLOADED', 'The service is at capacity; retry shortly');
   }
   if (isDatabaseUnavailable(error)) {
     return problem(503, 'DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly');

@@ -1,18 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import type { Database } from '../db/client.js';
 import { problem, problemResponses, sendProblem } from '../http/problem.js';
-import { deleteItem, findItem, insertItem, listItems, updateItem } from './repository.js';
 import { ItemCreate, ItemParams, ItemPublic, ItemUpdate, ListQuery } from './schemas.js';
+import type { ItemsService } from './service.js';
 
 export interface ItemRoutesOptions {
-  db: Database;
+  items: ItemsService;
 }
 
 const tags = ['items'];
+
+/** Sends a body the route's serializer already made, as is. */
+function sendSerialized(reply: FastifyReply, json: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(json);
+}
 const notFound = (id: number) => problem(404, 'ITEM_NOT_FOUND', `Item ${id} does not exist`);
 
-export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (app, { db }) => {
+export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (app, { items }) => {
   app.get(
     '/items',
     {
@@ -26,10 +31,12 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
     },
     async (request, reply) => {
       const { limit, after } = request.query;
-      const page = await listItems(db, { limit, after });
+      const page = await items.list({ limit, after });
       const last = page.items.at(-1);
       if (page.hasMore && last) reply.header('link', `</items?after=${last.id}&limit=${limit}>; rel="next"`);
-      return page.items;
+      // Requests that shared this page also share its serialization (with the route's schema).
+      page.body ??= reply.serialize(page.items) as string;
+      return sendSerialized(reply, page.body);
     },
   );
 
@@ -44,7 +51,7 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
       },
     },
     async (request, reply) => {
-      const item = await insertItem(db, request.body);
+      const item = await items.create(request.body);
       return reply.code(201).header('location', `/items/${item.id}`).send(item);
     },
   );
@@ -53,7 +60,7 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
     '/items/:id',
     { schema: { tags, summary: 'Read an item', params: ItemParams, response: { 200: ItemPublic, ...problemResponses } } },
     async (request, reply) => {
-      const item = await findItem(db, request.params.id);
+      const item = await items.find(request.params.id);
       return item ?? sendProblem(reply, notFound(request.params.id));
     },
   );
@@ -70,7 +77,7 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
       },
     },
     async (request, reply) => {
-      const item = await updateItem(db, request.params.id, request.body);
+      const item = await items.update(request.params.id, request.body);
       return item ?? sendProblem(reply, notFound(request.params.id));
     },
   );
@@ -86,7 +93,7 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
       },
     },
     async (request, reply) => {
-      if (!(await deleteItem(db, request.params.id))) return sendProblem(reply, notFound(request.params.id));
+      if (!(await items.remove(request.params.id))) return sendProblem(reply, notFound(request.params.id));
       return reply.code(204).send(null);
     },
   );

@@ -1,0 +1,82 @@
+import { Agent, request } from 'node:http';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { startLoad } from '../helpers/load.js';
+import { freePort } from '../helpers/ports.js';
+import { ServiceProcess } from '../helpers/service-process.js';
+
+/**
+ * Coalesced reads must never be stale: a GET that arrives after a 201 was sent, on any worker,
+ * sees the item, even while identical GETs are in flight (and it could have joined them).
+ */
+
+let database: TestDatabase;
+let service: ServiceProcess;
+let baseUrl: string;
+/** The page under test: 500 heavy rows (so each read of it takes a while) and then the new items. */
+let page: string;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  const sql = postgres(database.url, { max: 1, onnotice: () => {} });
+  await sql`INSERT INTO items (name, description) SELECT 'seed ' || n, repeat('x', 400) FROM generate_series(1, 1000) AS n`;
+  await sql.end();
+  page = '/items?after=500&limit=1000';
+  const port = await freePort();
+  service = new ServiceProcess({ DATABASE_URL: database.url, HOST: '127.0.0.1', PORT: String(port), WEB_CONCURRENCY: '2' });
+  await service.waitForEvent('worker-listening', 2);
+  baseUrl = `http://127.0.0.1:${port}`;
+});
+
+afterAll(async () => {
+  sameConnection.destroy();
+  await service?.stop();
+  await database?.drop();
+});
+
+/**
+ * One keep-alive connection, so that a read follows its write on the same worker within a fraction
+ * of a millisecond; or, with `agent: false`, a connection of its own, landing on another worker.
+ */
+const sameConnection = new Agent({ keepAlive: true, maxSockets: 1 });
+
+function send(method: string, path: string, body?: unknown, agent: Agent | false = sameConnection): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request(`${baseUrl}${path}`, { method, agent, headers: body ? { 'content-type': 'application/json' } : {} });
+    outgoing.on('response', (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(text) as unknown }));
+    });
+    outgoing.on('error', reject);
+    outgoing.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+
+describe('reads after writes', () => {
+  it('see every item answered 201, on any worker, while the same page is read under load', async () => {
+    // Keeps a read of exactly this page in flight on both workers all the time.
+    const load = startLoad(baseUrl, { concurrency: 20, path: page });
+    const missing: number[] = [];
+    try {
+      for (let attempt = 0; attempt < 100; attempt++) {
+        const created = await send('POST', '/items', { name: `fresh ${attempt}` });
+        expect(created.status).toBe(201);
+        const id = (created.json as { id: number }).id;
+        for (const agent of [sameConnection, false] as const) {
+          const listed = await send('GET', page, undefined, agent);
+          if (!(listed.json as { id: number }[]).some((item) => item.id === id)) missing.push(id);
+        }
+        expect((await send('GET', `/items/${id}`, undefined, false)).status).toBe(200);
+      }
+    } finally {
+      const result = await load.stop();
+      expect(result.errors).toEqual({});
+      expect(Object.keys(result.statuses)).toEqual(['200']);
+      expect(result.total).toBeGreaterThan(500);
+    }
+    expect(missing).toEqual([]);
+  });
+});
