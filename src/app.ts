@@ -9,6 +9,7 @@ import { docs } from './http/docs.js';
 import { drain } from './http/drain.js';
 import { errorHandling } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { loadShedding } from './http/load-shedding.js';
 import { requestIdHeader, requestIdOf } from './http/request-id.js';
 import { validatorCompiler } from './http/validation.js';
 import { itemRoutes } from './items/routes.js';
@@ -64,6 +65,7 @@ export async function buildApp(config: AppConfig, { logger }: AppOptions = {}): 
   await app.register(errorHandling);
   await app.register(requestIdHeader);
   await app.register(drain);
+  await app.register(loadShedding, { maxInFlight: config.maxInFlight, exempt: ['/healthz', '/readyz'] });
   await app.register(docs, { version });
   await app.register(healthRoutes, { db, readyTimeoutMs: 2_000 });
   const items = createItemsService(db, {
@@ -71,6 +73,11 @@ export async function buildApp(config: AppConfig, { logger }: AppOptions = {}): 
     maxQueued: config.dbQueueMax,
     maxWaitMs: config.dbQueueTimeoutMs,
   });
-  await app.register(itemRoutes, { items });
+  // Each worker forgets expired idempotency keys now and then; several doing so at once is harmless.
+  const purge = setInterval(() => {
+    items.purgeExpiredIdempotencyKeys().catch((error: unknown) => app.log.warn({ err: error }, 'could not purge idempotency keys'));
+  }, 10 * 60_000).unref();
+  app.addHook('onClose', async () => clearInterval(purge));
+  await app.register(itemRoutes, { items, idempotencyTtlSeconds: config.idempotencyTtlSeconds });
   return app;
 }

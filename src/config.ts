@@ -20,6 +20,8 @@ const ConfigSchema = Type.Object({
   DB_QUEUE_MAX: Type.Integer({ default: 1000, minimum: 1 }),
   DB_QUEUE_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 1 }),
   BODY_LIMIT: Type.Integer({ default: 1048576, minimum: 1024 }),
+  MAX_IN_FLIGHT: Type.Integer({ default: 256, minimum: 1 }),
+  IDEMPOTENCY_TTL_SECONDS: Type.Integer({ default: 86400, minimum: 1 }),
   MIGRATE_ON_START: Type.Optional(Type.Boolean()),
   WEB_CONCURRENCY: Type.Integer({ default: availableParallelism(), minimum: 1, maximum: 256 }),
   WORKER_TIMEOUT: Type.Number({ default: 30, exclusiveMinimum: 0 }),
@@ -49,6 +51,10 @@ export interface Config {
   /** A request that waited this long for the database gets a 503. */
   dbQueueTimeoutMs: number;
   bodyLimit: number;
+  /** Requests a worker works on at once; beyond, a fast 503 (health probes excepted). */
+  maxInFlight: number;
+  /** How long the response to a request with an Idempotency-Key is remembered. */
+  idempotencyTtlSeconds: number;
   /** Run pending migrations before serving: on by default for the embedded database only. */
   migrateOnStart: boolean;
   workers: number;
@@ -99,6 +105,8 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
     dbQueueMax: parsed.DB_QUEUE_MAX,
     dbQueueTimeoutMs: parsed.DB_QUEUE_TIMEOUT_MS,
     bodyLimit: parsed.BODY_LIMIT,
+    maxInFlight: parsed.MAX_IN_FLIGHT,
+    idempotencyTtlSeconds: parsed.IDEMPOTENCY_TTL_SECONDS,
     migrateOnStart: parsed.MIGRATE_ON_START ?? parsed.DATABASE_URL === undefined,
     workers: parsed.WEB_CONCURRENCY,
     workerTimeoutMs: Math.round(parsed.WORKER_TIMEOUT * 1000),

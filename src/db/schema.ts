@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, check, pgTable, text, timestamp, varchar } from 'drizzle-orm/pg-core';
+import { bigint, check, index, integer, jsonb, pgTable, text, timestamp, varchar } from 'drizzle-orm/pg-core';
 
 /**
  * The table definitions: the single source for migrations (drizzle-kit) and for row types.
@@ -19,3 +19,21 @@ export const items = pgTable(
 );
 
 export type ItemRow = typeof items.$inferSelect;
+
+/**
+ * Responses remembered for `Idempotency-Key`s: a retry with the same key and body gets the
+ * original response instead of a second item. Rows expire; the key is the primary key, so two
+ * requests with one key (on any workers) cannot both create.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    key: varchar('key', { length: 255 }).primaryKey(),
+    /** SHA-256 of the request it answered: the same key with another body is refused. */
+    request_hash: text('request_hash').notNull(),
+    status: integer('status').notNull(),
+    response: jsonb('response').notNull(),
+    expires_at: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (table) => [index('idempotency_keys_expires_at').on(table.expires_at)],
+);

@@ -1,15 +1,25 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { problem, problemResponses, sendProblem } from '../http/problem.js';
-import { ItemCreate, ItemParams, ItemPublic, ItemUpdate, ListQuery } from './schemas.js';
+import { CreateHeaders, ItemCreate, ItemParams, ItemPublic, ItemUpdate, ListQuery } from './schemas.js';
 import type { ItemsService } from './service.js';
 
 export interface ItemRoutesOptions {
   items: ItemsService;
+  /** How long a response is remembered for its Idempotency-Key. */
+  idempotencyTtlSeconds: number;
 }
 
 const tags = ['items'];
+
+/** The request an idempotency key stands for: the validated body (unknown fields already dropped). */
+function requestHash(body: ItemCreate): string {
+  return createHash('sha256')
+    .update(JSON.stringify([body.name, body.description ?? null]))
+    .digest('hex');
+}
 
 /** Sends a body the route's serializer already made, as is. */
 function sendSerialized(reply: FastifyReply, json: string): FastifyReply {
@@ -17,7 +27,7 @@ function sendSerialized(reply: FastifyReply, json: string): FastifyReply {
 }
 const notFound = (id: number) => problem(404, 'ITEM_NOT_FOUND', `Item ${id} does not exist`);
 
-export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (app, { items }) => {
+export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (app, { items, idempotencyTtlSeconds }) => {
   app.get(
     '/items',
     {
@@ -46,13 +56,21 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
       schema: {
         tags,
         summary: 'Create an item',
+        description:
+          'With an `Idempotency-Key`, a retry of the same request returns the original response ' +
+          '(marked `Idempotent-Replayed: true`) and creates nothing; the same key with another body is a 422.',
+        headers: CreateHeaders,
         body: ItemCreate,
         response: { 201: ItemPublic, ...problemResponses },
       },
     },
     async (request, reply) => {
-      const item = await items.create(request.body);
-      return reply.code(201).header('location', `/items/${item.id}`).send(item);
+      const key = request.headers['idempotency-key'];
+      const idempotency = key === undefined ? undefined : { key, requestHash: requestHash(request.body), ttlSeconds: idempotencyTtlSeconds };
+      const created = await items.create({ ...request.body, idempotency });
+      if (created.replayed) reply.code(created.status).header('idempotent-replayed', 'true');
+      else reply.code(201);
+      return reply.header('location', `/items/${created.item.id}`).send(created.item);
     },
   );
 

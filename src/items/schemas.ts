@@ -18,7 +18,8 @@ const Description = Type.Union(
 );
 /** Ids are PostgreSQL bigints; beyond 2^53 they could not be represented exactly in JSON clients. */
 const Id = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
-const Timestamp = Type.Unsafe<Date>({ type: 'string', format: 'date-time' });
+// A Date from a query, or the RFC 3339 string of a response remembered for an idempotency key.
+const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' });
 
 export const ItemPublic = Type.Object(
   { id: Id, name: Type.String(), description: Type.Union([Type.String(), Type.Null()]), created_at: Timestamp, updated_at: Timestamp },
@@ -38,6 +39,17 @@ export const ItemUpdate = Type.Object(
 
 export const ItemParams = Type.Object({ id: Id });
 
+export const CreateHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^[\\x21-\\x7e]+$',
+      description: 'Any unique string (a UUID) of visible ASCII characters; a retry sends the same one',
+    }),
+  ),
+});
+
 export const ListQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Page size' }),
@@ -50,5 +62,6 @@ export const ListQuery = Type.Object(
 
 export type ItemPublic = Static<typeof ItemPublic>;
 export type ItemCreate = Static<typeof ItemCreate>;
+export type CreateHeaders = Static<typeof CreateHeaders>;
 export type ItemUpdate = Static<typeof ItemUpdate>;
 export type ListQuery = Static<typeof ListQuery>;

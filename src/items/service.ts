@@ -1,8 +1,17 @@
 import { Batcher, Gate } from '../db/batcher.js';
 import type { Database } from '../db/client.js';
-import type { ItemRow } from '../db/schema.js';
-import { deleteItem, findItem, insertItems, listItems, updateItem, type ItemPage } from './repository.js';
-import type { ItemCreate, ItemUpdate } from './schemas.js';
+import {
+  deleteExpiredIdempotencyKeys,
+  deleteItem,
+  findItem,
+  insertItems,
+  listItems,
+  updateItem,
+  type Creation,
+  type ItemPage,
+  type NewItem,
+} from './repository.js';
+import type { ItemUpdate } from './schemas.js';
 
 export interface ItemsServiceOptions {
   /** Database tasks at once: the pool size. */
@@ -23,7 +32,8 @@ const MAX_INSERT_BATCH = 500;
 /**
  * The items resource's work, shaped for many concurrent requests on few connections:
  *
- * - Creations arriving together are inserted by one statement, one commit (see `insertItems`).
+ * - Creations arriving together are inserted by one statement, one commit, idempotency keys
+ *   included (see `insertItems`).
  * - Identical page reads arriving together share one query, which starts after all of them
  *   arrived: each still sees every write committed before it was received (no cache, no staleness).
  * - Everything passes one gate, so the database's queue is bounded and overload is a fast 503.
@@ -32,7 +42,7 @@ export function createItemsService(db: Database, options: ItemsServiceOptions) {
   const { maxQueued, maxWaitMs } = options;
   const gate = new Gate({ concurrency: options.concurrency, maxQueued, maxWaitMs });
 
-  const creations = new Batcher<ItemCreate, ItemRow>({
+  const creations = new Batcher<NewItem, Creation>({
     execute: (inputs) => gate.run(() => insertItems(db, inputs)),
     maxBatchSize: MAX_INSERT_BATCH,
     maxQueued,
@@ -63,10 +73,11 @@ export function createItemsService(db: Database, options: ItemsServiceOptions) {
 
   return {
     list: ({ after = 0, limit }: { after?: number; limit: number }) => readPage(after, limit),
-    create: (item: ItemCreate) => creations.submit(item),
+    create: (item: NewItem) => creations.submit(item),
     find: (id: number) => gate.run(() => findItem(db, id)),
     update: (id: number, changes: ItemUpdate) => gate.run(() => updateItem(db, id, changes)),
     remove: (id: number) => gate.run(() => deleteItem(db, id)),
+    purgeExpiredIdempotencyKeys: () => gate.run(() => deleteExpiredIdempotencyKeys(db)),
   };
 }
 

@@ -15,6 +15,8 @@ import { heartbeatInterval, isWorkerMessage, type PrimaryMessage, type WorkerMes
 const MAX_BOOT_FAILURES = 5;
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
+/** How long a worker may take to start listening before it counts as hung. */
+const BOOT_TIMEOUT_MS = 60_000;
 
 interface TrackedWorker {
   worker: Worker;
@@ -154,10 +156,13 @@ export class Supervisor {
     const now = Date.now();
     for (const entry of this.tracked.values()) {
       const silentFor = now - entry.lastHeartbeat;
-      if (entry.retiring || entry.killedForHang || silentFor <= this.options.config.workerTimeoutMs) continue;
+      // Loading the code blocks a new worker's event loop for a while: a short --timeout must not
+      // kill workers that are still booting (a boot that truly hangs is still caught).
+      const limit = entry.listening ? this.options.config.workerTimeoutMs : Math.max(this.options.config.workerTimeoutMs, BOOT_TIMEOUT_MS);
+      if (entry.retiring || entry.killedForHang || silentFor <= limit) continue;
       entry.killedForHang = true;
       this.log.error(
-        { event: 'worker-hung', workerPid: entry.pid, workerId: entry.worker.id, silentForMs: silentFor },
+        { event: 'worker-hung', workerPid: entry.pid, workerId: entry.worker.id, silentForMs: silentFor, booting: !entry.listening },
         'worker missed its heartbeats: killing it',
       );
       entry.worker.process.kill('SIGKILL');

@@ -41,14 +41,24 @@ afterAll(async () => {
  */
 const sameConnection = new Agent({ keepAlive: true, maxSockets: 1 });
 
-function send(method: string, path: string, body?: unknown, agent: Agent | false = sameConnection): Promise<{ status: number; json: unknown }> {
+interface Answer {
+  status: number;
+  json: unknown;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+function send(method: string, path: string, body?: unknown, agent: Agent | false = sameConnection, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const outgoing = request(`${baseUrl}${path}`, { method, agent, headers: body ? { 'content-type': 'application/json' } : {} });
+    const outgoing = request(`${baseUrl}${path}`, {
+      method,
+      agent,
+      headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+    });
     outgoing.on('response', (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(text) as unknown }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(text) as unknown, headers: response.headers }));
     });
     outgoing.on('error', reject);
     outgoing.end(body ? JSON.stringify(body) : undefined);
@@ -78,5 +88,24 @@ describe('reads after writes', () => {
       expect(result.total).toBeGreaterThan(500);
     }
     expect(missing).toEqual([]);
+  });
+});
+
+describe('idempotent writes', () => {
+  it('create once when retries with one key arrive at the same moment on different workers', async () => {
+    for (let round = 0; round < 20; round++) {
+      const key = `multi-worker-${round}`;
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, () => send('POST', '/items', { name: key }, false, { 'idempotency-key': key })),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual([201, 201, 201, 201]);
+      expect(new Set(answers.map((answer) => (answer.json as { id: number }).id)).size).toBe(1);
+      expect(answers.filter((answer) => answer.headers['idempotent-replayed'] === 'true')).toHaveLength(3);
+    }
+    const sql = postgres(database.url, { max: 1, onnotice: () => {} });
+    const rows = await sql`SELECT name, count(*)::int AS count FROM items WHERE name LIKE 'multi-worker-%' GROUP BY name`;
+    await sql.end();
+    expect(rows).toHaveLength(20);
+    expect(rows.every((row) => row['count'] === 1)).toBe(true);
   });
 });

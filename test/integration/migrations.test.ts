@@ -29,10 +29,11 @@ async function describeSchema(url: string) {
     const columns = await sql`
       SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, column_default, is_identity
       FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position`;
+    const indexes = await sql`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname`;
     const constraints = await sql`
       SELECT conrelid::regclass::text AS table_name, conname, pg_get_constraintdef(oid) AS definition
       FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY conname`;
-    return { columns: [...columns], constraints: [...constraints] };
+    return { columns: [...columns], constraints: [...constraints], indexes: [...indexes] };
   } finally {
     await sql.end();
   }
@@ -90,7 +91,8 @@ describe('the migrator', () => {
     const empty = await describeSchema(url);
     await migrateUp(url);
     const migrated = await describeSchema(url);
-    expect(migrated.columns.map((column) => column['column_name'])).toEqual(['id', 'name', 'description', 'created_at', 'updated_at']);
+    const itemColumns = migrated.columns.filter((column) => column['table_name'] === 'items');
+    expect(itemColumns.map((column) => column['column_name'])).toEqual(['id', 'name', 'description', 'created_at', 'updated_at']);
 
     const migrations = await readMigrations();
     for (const migration of [...migrations].reverse()) expect(await migrateDown(url)).toBe(migration.tag);
@@ -154,9 +156,11 @@ describe('npm run db:migrate', () => {
     const url = await emptyDatabase();
     const env = { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'silent' };
     await run('node_modules/.bin/tsx', ['src/db/cli.ts', 'migrate'], { env });
+    const tags = (await readMigrations()).map((migration) => migration.tag);
     const { stdout } = await run('node_modules/.bin/tsx', ['src/db/cli.ts', 'status'], { env });
-    expect(stdout).toBe('applied  0000_create_items\n');
+    expect(stdout).toBe(tags.map((tag) => `applied  ${tag}\n`).join(''));
     await run('node_modules/.bin/tsx', ['src/db/cli.ts', 'rollback'], { env });
-    expect((await run('node_modules/.bin/tsx', ['src/db/cli.ts', 'status'], { env })).stdout).toBe('pending  0000_create_items\n');
+    const afterRollback = [...tags.slice(0, -1).map((tag) => `applied  ${tag}\n`), `pending  ${tags.at(-1)}\n`].join('');
+    expect((await run('node_modules/.bin/tsx', ['src/db/cli.ts', 'status'], { env })).stdout).toBe(afterRollback);
   });
 });
