@@ -10,7 +10,9 @@ import { drain } from './http/drain.js';
 import { errorHandling } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { loadShedding } from './http/load-shedding.js';
+import { pressure } from './http/pressure.js';
 import { requestIdHeader, requestIdOf } from './http/request-id.js';
+import { security } from './http/security.js';
 import { validatorCompiler } from './http/validation.js';
 import { itemRoutes } from './items/routes.js';
 import { createItemsService } from './items/service.js';
@@ -64,6 +66,8 @@ export async function buildApp(config: AppConfig, { logger }: AppOptions = {}): 
 
   await app.register(errorHandling);
   await app.register(requestIdHeader);
+  await app.register(security, { corsOrigins: config.corsOrigins, apiKeys: config.apiKeys, rateLimitPerMinute: config.rateLimitPerMinute });
+  await app.register(pressure, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, maxRssBytes: config.maxRssMb * 1024 * 1024 });
   await app.register(drain);
   await app.register(loadShedding, { maxInFlight: config.maxInFlight, exempt: ['/healthz', '/readyz'] });
   await app.register(docs, { version });

@@ -22,6 +22,11 @@ const ConfigSchema = Type.Object({
   BODY_LIMIT: Type.Integer({ default: 1048576, minimum: 1024 }),
   MAX_IN_FLIGHT: Type.Integer({ default: 256, minimum: 1 }),
   IDEMPOTENCY_TTL_SECONDS: Type.Integer({ default: 86400, minimum: 1 }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0 }),
+  MAX_RSS_MB: Type.Integer({ default: 0, minimum: 0 }),
+  CORS_ORIGINS: Type.String({ default: '' }),
+  API_KEYS: Type.String({ default: '' }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ default: 0, minimum: 0 }),
   MIGRATE_ON_START: Type.Optional(Type.Boolean()),
   WEB_CONCURRENCY: Type.Integer({ default: availableParallelism(), minimum: 1, maximum: 256 }),
   WORKER_TIMEOUT: Type.Number({ default: 30, exclusiveMinimum: 0 }),
@@ -55,6 +60,16 @@ export interface Config {
   maxInFlight: number;
   /** How long the response to a request with an Idempotency-Key is remembered. */
   idempotencyTtlSeconds: number;
+  /** 503 while the event loop lags more than this (0: never). */
+  maxEventLoopDelayMs: number;
+  /** 503 while resident memory exceeds this many MiB (0: never). */
+  maxRssMb: number;
+  /** Browser origins allowed by CORS; empty: CORS off. */
+  corsOrigins: string[];
+  /** Bearer keys required for writes; empty: writes need none. */
+  apiKeys: string[];
+  /** Requests per minute per client address and worker (0: unlimited). */
+  rateLimitPerMinute: number;
   /** Run pending migrations before serving: on by default for the embedded database only. */
   migrateOnStart: boolean;
   workers: number;
@@ -107,6 +122,11 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
     bodyLimit: parsed.BODY_LIMIT,
     maxInFlight: parsed.MAX_IN_FLIGHT,
     idempotencyTtlSeconds: parsed.IDEMPOTENCY_TTL_SECONDS,
+    maxEventLoopDelayMs: parsed.MAX_EVENT_LOOP_DELAY_MS,
+    maxRssMb: parsed.MAX_RSS_MB,
+    corsOrigins: list(parsed.CORS_ORIGINS),
+    apiKeys: list(parsed.API_KEYS),
+    rateLimitPerMinute: parsed.RATE_LIMIT_PER_MINUTE,
     migrateOnStart: parsed.MIGRATE_ON_START ?? parsed.DATABASE_URL === undefined,
     workers: parsed.WEB_CONCURRENCY,
     workerTimeoutMs: Math.round(parsed.WORKER_TIMEOUT * 1000),
@@ -115,6 +135,14 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
     maxRequestsJitter: parsed.MAX_REQUESTS_JITTER,
     singleProcess: parsed.SINGLE_PROCESS,
   });
+}
+
+/** A comma-separated list, blanks dropped. */
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
 }
 
 /** An empty variable (`PORT=`) means "unset", as most shells and orchestrators intend. */

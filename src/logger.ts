@@ -1,7 +1,9 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 export interface LoggerOptions {
   level: string;
+  /** Where lines go; stdout by default. */
+  destination?: DestinationStream;
 }
 
 /**
@@ -9,8 +11,8 @@ export interface LoggerOptions {
  * never logged: request logs carry method, url and status only, and these paths are redacted in
  * case anything logs a request's headers or a connection's settings.
  */
-export function createLogger({ level }: LoggerOptions): Logger {
-  return pino({
+export function createLogger({ level, destination }: LoggerOptions): Logger {
+  const options: pino.LoggerOptions = {
     level,
     redact: {
       paths: [
@@ -18,12 +20,16 @@ export function createLogger({ level }: LoggerOptions): Logger {
         'req.headers.cookie',
         'req.headers["x-api-key"]',
         'res.headers["set-cookie"]',
+        'headers.authorization',
         'databaseUrl',
+        '*.databaseUrl',
         'password',
         '*.password',
       ],
       censor: '[redacted]',
     },
-    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
-  });
+  };
+  if (destination) return pino(options, destination);
+  if (process.stdout.isTTY) return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
+  return pino(options);
 }

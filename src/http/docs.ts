@@ -29,6 +29,13 @@ export const docs = fastifyPlugin(async function docs(app: FastifyInstance, { ve
   await app.register(fastifySwaggerUi, {
     routePrefix: '/docs',
     uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: true },
+    // Swagger UI's own content security policy (hashes of its inline scripts), with two changes:
+    // its components set inline style attributes, which only 'unsafe-inline' allows (a hash in the
+    // list would disable it, and styles cannot run code), and no upgrade to HTTPS, which would
+    // break the page on a plain-HTTP address.
+    staticCSP: true,
+    transformStaticCSP: (header) =>
+      header.replace(/style-src [^;]*/, "style-src 'self' 'unsafe-inline'").replace(/\s*upgrade-insecure-requests;?/, ''),
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 });

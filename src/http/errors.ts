@@ -35,7 +35,7 @@ export function toProblem(error: FastifyError): Problem {
   if (isRejectedData(error)) {
     return problem(422, 'UNSTORABLE_VALUE', 'A value cannot be stored by the database');
   }
-  if (error instanceof OverloadedError) {
+  if (error instanceof OverloadedError || error.code === 'FST_UNDER_PRESSURE') {
     return problem(503, 'OVERLOADED', 'The service is at capacity; retry shortly');
   }
   if (isDatabaseUnavailable(error)) {

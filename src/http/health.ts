@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Database } from '../db/client.js';
+import { ignorePressure } from './pressure.js';
 import { problem, problemResponses, sendProblem } from './problem.js';
 
 export interface HealthOptions {
@@ -12,13 +13,16 @@ const Status = Type.Object({ status: Type.String() });
 
 /** Liveness never touches the database (a slow database must not get the process restarted); readiness does. */
 export async function healthRoutes(app: FastifyInstance, { db, readyTimeoutMs }: HealthOptions) {
-  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
+  // Probes answer under pressure too: an orchestrator must not restart a busy but healthy worker.
+  const config = { pressureHandler: ignorePressure };
+
+  app.get('/healthz', { config, schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
     status: 'ok',
   }));
 
   app.get(
     '/readyz',
-    { schema: { tags: ['health'], summary: 'The database answers', response: { 200: Status, ...problemResponses } } },
+    { config, schema: { tags: ['health'], summary: 'The database answers', response: { 200: Status, ...problemResponses } } },
     async (request, reply) => {
       try {
         await withTimeout(db.$client`SELECT 1`.execute(), readyTimeoutMs);

@@ -1,0 +1,70 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import fastifyCors from '@fastify/cors';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyRateLimit from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+import { problem, sendProblem } from './problem.js';
+
+export interface SecurityOptions {
+  /** Origins allowed to call the API from a browser; empty: CORS off. */
+  corsOrigins: string[];
+  /** Bearer keys that writes (POST, PATCH, DELETE) need; empty: writes are open. */
+  apiKeys: string[];
+  /** Requests per minute per client address and worker; 0: no limit. */
+  rateLimitPerMinute: number;
+}
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Security headers, CORS, API keys for writes and rate limiting, each off unless configured (but the headers). */
+export const security = fastifyPlugin(async function security(app: FastifyInstance, options: SecurityOptions) {
+  await app.register(fastifyHelmet, {
+    // TLS is terminated in front of the service; upgrading requests would break plain-HTTP setups.
+    contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } },
+  });
+
+  if (options.corsOrigins.length > 0) {
+    await app.register(fastifyCors, {
+      origin: options.corsOrigins,
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id'],
+      exposedHeaders: ['location', 'link', 'x-request-id', 'idempotent-replayed', 'retry-after'],
+    });
+  }
+
+  if (options.rateLimitPerMinute > 0) {
+    await app.register(fastifyRateLimit, {
+      max: options.rateLimitPerMinute,
+      timeWindow: 60_000,
+      allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
+      errorResponseBuilder: (_request, context) =>
+        Object.assign(new Error(`Rate limit exceeded: ${context.max} requests per minute; retry in ${context.after}`), {
+          statusCode: 429,
+          code: 'RATE_LIMITED',
+        }),
+    });
+  }
+
+  if (options.apiKeys.length > 0) {
+    const digests = options.apiKeys.map(digest);
+    app.addHook('onRequest', async (request, reply) => {
+      if (!WRITE_METHODS.has(request.method)) return;
+      const presented = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+      if (presented !== undefined && isKnownKey(digest(presented), digests)) return;
+      reply.header('www-authenticate', 'Bearer realm="fastify-sqlasync"');
+      return sendProblem(reply, problem(401, 'UNAUTHORIZED', 'Writes need an API key: Authorization: Bearer <key>'));
+    });
+  }
+});
+
+/** Keys are compared as fixed-length digests, in constant time, so timing reveals nothing about them. */
+function digest(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+function isKnownKey(presented: Buffer, known: Buffer[]): boolean {
+  let found = false;
+  for (const candidate of known) found = timingSafeEqual(presented, candidate) || found;
+  return found;
+}

@@ -1,0 +1,128 @@
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { buildTestApp } from '../helpers/app.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+let database: TestDatabase;
+const apps: FastifyInstance[] = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await Promise.all(apps.map((app) => app.close()));
+  await database?.drop();
+});
+
+async function appWith(env: Record<string, string> = {}): Promise<FastifyInstance> {
+  const app = await buildTestApp(database.url, env);
+  apps.push(app);
+  return app;
+}
+
+describe('security headers', () => {
+  it('are on every response, errors included', async () => {
+    const app = await appWith();
+    for (const url of ['/items', '/nothing']) {
+      const { headers } = await app.inject({ method: 'GET', url });
+      expect(headers['x-content-type-options']).toBe('nosniff');
+      expect(headers['content-security-policy']).toContain("default-src 'self'");
+      expect(headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
+      expect(headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(headers['referrer-policy']).toBe('no-referrer');
+      expect(headers['strict-transport-security']).toMatch(/max-age=\d+/);
+      expect(headers['x-powered-by']).toBeUndefined();
+    }
+  });
+});
+
+describe('CORS', () => {
+  const preflight = (app: FastifyInstance, origin: string) =>
+    app.inject({
+      method: 'OPTIONS',
+      url: '/items',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,idempotency-key' },
+    });
+
+  it('is off by default: no browser origin is allowed', async () => {
+    const response = await preflight(await appWith(), 'https://app.example.com');
+    expect(response.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('allows exactly the configured origins', async () => {
+    const app = await appWith({ CORS_ORIGINS: 'https://app.example.com' });
+    const allowed = await preflight(app, 'https://app.example.com');
+    expect(allowed.statusCode).toBe(204);
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(allowed.headers['access-control-allow-headers']).toContain('idempotency-key');
+    const refused = await preflight(app, 'https://evil.example.com');
+    expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
+
+describe('API keys', () => {
+  it('are needed for writes when API_KEYS is set, compared exactly, and reads stay open', async () => {
+    const app = await appWith({ API_KEYS: 'first-key,second-key' });
+    const create = (authorization?: string) =>
+      app.inject({ method: 'POST', url: '/items', payload: { name: 'x' }, headers: authorization ? { authorization } : {} });
+
+    for (const authorization of [undefined, 'Bearer wrong', 'Bearer first-ke', 'Bearer first-key2', 'Basic Zmlyc3Qta2V5', 'first-key']) {
+      const response = await create(authorization);
+      expect(response.statusCode, String(authorization)).toBe(401);
+      expect(response.headers['www-authenticate']).toBe('Bearer realm="fastify-sqlasync"');
+      expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+      expect(response.json()).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+    }
+    expect((await create('Bearer first-key')).statusCode).toBe(201);
+    expect((await create('bearer second-key')).statusCode).toBe(201);
+    expect((await app.inject({ method: 'GET', url: '/items' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'DELETE', url: '/items/1' })).statusCode).toBe(401);
+  });
+});
+
+describe('rate limiting', () => {
+  it('answers 429 with Retry-After past RATE_LIMIT_PER_MINUTE, and never limits health probes', async () => {
+    const app = await appWith({ RATE_LIMIT_PER_MINUTE: '5' });
+    const statuses: number[] = [];
+    for (let index = 0; index < 7; index++) statuses.push((await app.inject({ method: 'GET', url: '/items' })).statusCode);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+    const limited = await app.inject({ method: 'GET', url: '/items' });
+    expect(limited.headers['retry-after']).toBeDefined();
+    expect(limited.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    expect(limited.json()).toMatchObject({ status: 429, code: 'RATE_LIMITED', title: 'Too Many Requests' });
+    for (let index = 0; index < 10; index++) expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+});
+
+describe('logs', () => {
+  it('never carry credentials: API keys, database passwords or bodies', async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = createLogger({ level: 'trace', destination });
+    const config = { ...loadConfig({ DATABASE_URL: database.url, API_KEYS: 'super-secret-key' }), databaseUrl: database.url };
+    const app = await buildApp(config, { logger });
+    apps.push(app);
+
+    await app.inject({ method: 'POST', url: '/items', payload: { name: 'body-marker' }, headers: { authorization: 'Bearer super-secret-key' } });
+    await app.inject({ method: 'POST', url: '/items', payload: { name: 'x' }, headers: { authorization: 'Bearer wrong-secret-key' } });
+    await app.inject({ method: 'POST', url: '/items', payload: '{"broken', headers: { 'content-type': 'application/json', cookie: 'session=cookie-secret' } });
+    logger.info({ databaseUrl: database.url, req: { headers: { authorization: 'Bearer super-secret-key' } } }, 'a careless line');
+
+    const text = lines.join('');
+    expect(text).toContain('request completed');
+    expect(text).toContain('[redacted]');
+    for (const secret of ['super-secret-key', 'wrong-secret-key', 'cookie-secret', 'body-marker', database.url]) {
+      expect(text).not.toContain(secret);
+    }
+  });
+});
