@@ -10,6 +10,7 @@ import { drain } from './http/drain.js';
 import { errorHandling } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { loadShedding } from './http/load-shedding.js';
+import { metrics } from './http/metrics.js';
 import { pressure } from './http/pressure.js';
 import { requestIdHeader, requestIdOf } from './http/request-id.js';
 import { security } from './http/security.js';
@@ -17,12 +18,15 @@ import { validatorCompiler } from './http/validation.js';
 import { itemRoutes } from './items/routes.js';
 import { createItemsService } from './items/service.js';
 import { createLogger } from './logger.js';
+import { localMetrics } from './metrics.js';
 
 /** The settings an app needs: by now the database is known, embedded or not. */
 export type AppConfig = Omit<Config, 'databaseUrl'> & { databaseUrl: string };
 
 export interface AppOptions {
   logger?: Logger;
+  /** What GET /metrics serves; a worker asks its supervisor for every worker's metrics. */
+  collectMetrics?: () => Promise<string>;
 }
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -32,7 +36,7 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
  * port 0. Every plugin and route is registered here, explicitly, so a reader can follow a request
  * from here to its SQL.
  */
-export async function buildApp(config: AppConfig, { logger }: AppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(config: AppConfig, { logger, collectMetrics = localMetrics }: AppOptions = {}): Promise<FastifyInstance> {
   const loggerInstance: FastifyBaseLogger = logger ?? createLogger({ level: config.logLevel });
   const app = Fastify({
     loggerInstance,
@@ -69,7 +73,8 @@ export async function buildApp(config: AppConfig, { logger }: AppOptions = {}): 
   await app.register(security, { corsOrigins: config.corsOrigins, apiKeys: config.apiKeys, rateLimitPerMinute: config.rateLimitPerMinute });
   await app.register(pressure, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, maxRssBytes: config.maxRssMb * 1024 * 1024 });
   await app.register(drain);
-  await app.register(loadShedding, { maxInFlight: config.maxInFlight, exempt: ['/healthz', '/readyz'] });
+  await app.register(loadShedding, { maxInFlight: config.maxInFlight, exempt: ['/healthz', '/readyz', '/metrics'] });
+  await app.register(metrics, { collect: collectMetrics });
   await app.register(docs, { version });
   await app.register(healthRoutes, { db, readyTimeoutMs: 2_000 });
   const items = createItemsService(db, {

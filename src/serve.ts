@@ -12,12 +12,14 @@ export interface Serving {
 export interface ServeOptions {
   /** Called after each response: the supervisor's worker counts requests for max-requests. */
   onResponse?: () => void;
+  /** What GET /metrics serves (default: this process's metrics). */
+  collectMetrics?: () => Promise<string>;
 }
 
 /** Builds the app on a database that is ready (migrated) and listens: a worker's whole job. */
 export async function serve(config: Config & { databaseUrl: string }, logger: Logger, options: ServeOptions = {}): Promise<Serving> {
-  const app = await buildApp(config, { logger });
-  const { onResponse } = options;
+  const { onResponse, collectMetrics } = options;
+  const app = await buildApp(config, { logger, ...(collectMetrics && { collectMetrics }) });
   if (onResponse) {
     app.addHook('onResponse', async () => onResponse());
   }

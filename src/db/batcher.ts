@@ -26,6 +26,8 @@ export interface BatcherOptions<Input, Output> {
   maxWaitMs: number;
   /** Batches in flight at once (each uses one connection). */
   concurrency?: number;
+  /** Told the size of each batch as it starts (for metrics). */
+  onBatch?: (size: number) => void;
 }
 
 interface Waiting<Input, Output> {
@@ -49,6 +51,11 @@ export class Batcher<Input, Output> {
   /** Calls waiting for a batch to start (not those in flight). */
   get queued(): number {
     return this.queue.length;
+  }
+
+  /** Batches running now. */
+  get running(): number {
+    return this.inFlight;
   }
 
   /** True when nothing waits and nothing runs. */
@@ -95,6 +102,7 @@ export class Batcher<Input, Output> {
 
   private async run(batch: Waiting<Input, Output>[]): Promise<void> {
     this.inFlight++;
+    this.options.onBatch?.(batch.length);
     try {
       const outputs = await this.options.execute(batch.map((waiting) => waiting.input));
       batch.forEach((waiting, index) => {
@@ -132,5 +140,13 @@ export class Gate {
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     return (await this.tasks.submit(task)).value as T;
+  }
+
+  get running(): number {
+    return this.tasks.running;
+  }
+
+  get waiting(): number {
+    return this.tasks.queued;
   }
 }

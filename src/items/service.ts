@@ -1,5 +1,6 @@
 import { Batcher, Gate } from '../db/batcher.js';
 import type { Database } from '../db/client.js';
+import { serviceMetrics } from '../metrics.js';
 import {
   deleteExpiredIdempotencyKeys,
   deleteItem,
@@ -41,12 +42,15 @@ const MAX_INSERT_BATCH = 500;
 export function createItemsService(db: Database, options: ItemsServiceOptions) {
   const { maxQueued, maxWaitMs } = options;
   const gate = new Gate({ concurrency: options.concurrency, maxQueued, maxWaitMs });
+  const { batchSize, watchDatabase } = serviceMetrics();
+  watchDatabase(() => ({ inUse: gate.running, waiting: gate.waiting }));
 
   const creations = new Batcher<NewItem, Creation>({
     execute: (inputs) => gate.run(() => insertItems(db, inputs)),
     maxBatchSize: MAX_INSERT_BATCH,
     maxQueued,
     maxWaitMs,
+    onBatch: (size) => batchSize.observe({ kind: 'create' }, size),
   });
 
   const pageReads = new Map<string, Batcher<null, SharedPage>>();
@@ -62,6 +66,7 @@ export function createItemsService(db: Database, options: ItemsServiceOptions) {
         maxBatchSize: maxQueued,
         maxQueued,
         maxWaitMs,
+        onBatch: (size) => batchSize.observe({ kind: 'read' }, size),
       });
       pageReads.set(key, reads);
     }

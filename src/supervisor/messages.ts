@@ -6,19 +6,24 @@ export type WorkerMessage =
   /** The worker could not start; it exits right after. */
   | { type: 'boot-error'; message: string }
   /** The worker served its max-requests and asks to be replaced. */
-  | { type: 'retire' };
+  | { type: 'retire' }
+  /** GET /metrics: the worker asks for every worker's metrics, aggregated. */
+  | { type: 'metrics-request'; id: number };
 
 export type PrimaryMessage =
   /** Finish in-flight requests, close, exit 0. */
-  { type: 'shutdown' };
+  | { type: 'shutdown' }
+  | { type: 'metrics-response'; id: number; text?: string; error?: string };
+
+const WORKER_MESSAGES = new Set(['heartbeat', 'boot-error', 'retire', 'metrics-request']);
+const PRIMARY_MESSAGES = new Set(['shutdown', 'metrics-response']);
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
-  const type = (message as { type?: unknown } | null)?.type;
-  return type === 'heartbeat' || type === 'boot-error' || type === 'retire';
+  return WORKER_MESSAGES.has((message as { type?: unknown } | null)?.type as string);
 }
 
 export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
-  return (message as { type?: unknown } | null)?.type === 'shutdown';
+  return PRIMARY_MESSAGES.has((message as { type?: unknown } | null)?.type as string);
 }
 
 /** How often workers beat: often enough that the supervisor's timeout sees several per period. */

@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import type { Logger } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.js';
 import { connectionBudgetProblem, type ConnectionBudget } from './connection-budget.js';
 import { heartbeatInterval, isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
@@ -49,6 +50,8 @@ export class Supervisor {
   private watchdog: NodeJS.Timeout | undefined;
   /** Reloads, recycles and scale-downs run one at a time, in order. */
   private rolling: Promise<unknown> = Promise.resolve();
+  /** Collects every worker's metrics (prom-client's cluster support) for whichever worker is scraped. */
+  private readonly aggregator = new AggregatorRegistry();
 
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.logger.child({ role: 'supervisor' });
@@ -108,6 +111,12 @@ export class Supervisor {
       case 'retire':
         this.log.info({ event: 'worker-recycling', workerPid: entry.pid, reason: 'max-requests' }, 'worker reached max-requests');
         this.enqueue(() => this.replace(entry));
+        break;
+      case 'metrics-request':
+        this.aggregator.clusterMetrics().then(
+          (text) => this.send(entry, { type: 'metrics-response', id: message.id, text }),
+          (error: Error) => this.send(entry, { type: 'metrics-response', id: message.id, error: error.message }),
+        );
         break;
     }
   }
@@ -238,7 +247,7 @@ export class Supervisor {
    */
   private send(entry: TrackedWorker, message: PrimaryMessage): void {
     if (entry.listening && entry.worker.isConnected()) entry.worker.send(message);
-    else entry.worker.process.kill('SIGTERM');
+    else if (message.type === 'shutdown') entry.worker.process.kill('SIGTERM');
   }
 
   /** Graceful for TERM/INT (drain every worker), immediate for QUIT; then exit. */

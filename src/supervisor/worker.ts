@@ -1,8 +1,9 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.js';
 import { serve, type Serving } from '../serve.js';
-import { heartbeatInterval, isPrimaryMessage, type WorkerMessage } from './messages.js';
+import { heartbeatInterval, isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 /**
  * A worker process: serves on the shared port until the supervisor says stop, beating a heartbeat
@@ -42,7 +43,9 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
     process.exit(0);
   };
   process.on('message', (message) => {
-    if (isPrimaryMessage(message)) void stop();
+    if (!isPrimaryMessage(message)) return;
+    if (message.type === 'shutdown') void stop();
+    else answerMetricsRequest(message);
   });
   // Ctrl-C reaches the whole process group; a vanished supervisor must not leave workers behind.
   process.on('SIGTERM', () => void stop());
@@ -50,11 +53,41 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
   process.on('disconnect', () => void stop());
 
   try {
-    serving = await serve(config, logger, { onResponse });
+    serving = await serve(config, logger, { onResponse, collectMetrics: askSupervisorForMetrics });
   } catch (error) {
     logger.fatal({ err: error }, 'worker failed to start');
     send({ type: 'boot-error', message: error instanceof Error ? error.message : String(error) });
     process.exit(1);
   }
   if (stopRequested) await stop();
+}
+
+const METRICS_TIMEOUT_MS = 10_000;
+// Constructing one installs prom-client's listener that answers the supervisor's requests for
+// this worker's metrics (the global registry's).
+new AggregatorRegistry();
+const metricsRequests = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
+let lastMetricsRequest = 0;
+
+/** Every worker's metrics, aggregated by the supervisor (prom-client asks each worker over IPC). */
+function askSupervisorForMetrics(): Promise<string> {
+  const id = ++lastMetricsRequest;
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      metricsRequests.delete(id);
+      reject(new Error('The supervisor did not answer the metrics request'));
+    }, METRICS_TIMEOUT_MS);
+    metricsRequests.set(id, {
+      resolve: (text) => (clearTimeout(timer), resolve(text)),
+      reject: (error) => (clearTimeout(timer), reject(error)),
+    });
+    process.send?.({ type: 'metrics-request', id } satisfies WorkerMessage);
+  });
+}
+
+function answerMetricsRequest(message: Extract<PrimaryMessage, { type: 'metrics-response' }>): void {
+  const request = metricsRequests.get(message.id);
+  metricsRequests.delete(message.id);
+  if (message.text !== undefined) request?.resolve(message.text);
+  else request?.reject(new Error(`Aggregating metrics failed: ${message.error}`));
 }

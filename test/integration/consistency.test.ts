@@ -109,3 +109,31 @@ describe('idempotent writes', () => {
     expect(rows.every((row) => row['count'] === 1)).toBe(true);
   });
 });
+
+describe('metrics', () => {
+  it('add up every worker, whichever worker is scraped', async () => {
+    const count = (text: string) =>
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('http_requests_total{') && line.includes('route="/healthz"'))
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    const scrape = async () => {
+      const text = await new Promise<string>((resolve, reject) => {
+        request(`${baseUrl}/metrics`, { agent: false }, (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => resolve(body));
+        })
+          .on('error', reject)
+          .end();
+      });
+      return count(text);
+    };
+    const before = await scrape();
+    // Separate connections: the supervisor deals them out to both workers.
+    for (let index = 0; index < 40; index++) await send('GET', '/healthz', undefined, false);
+    const scrapes = [await scrape(), await scrape(), await scrape(), await scrape()];
+    expect(scrapes.every((total) => total === before + 40)).toBe(true);
+  });
+});
