@@ -5,10 +5,12 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createDatabase } from './db/client.js';
 import { AccessLog } from './http/access-log.js';
+import { answerClientError, answerFrameworkError } from './http/client-errors.js';
 import { docs } from './http/docs.js';
 import { drain } from './http/drain.js';
 import { errorHandling } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { strictJsonParser } from './http/json-body.js';
 import { loadShedding } from './http/load-shedding.js';
 import { metrics } from './http/metrics.js';
 import { pressure } from './http/pressure.js';
@@ -47,6 +49,10 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
     // Timeouts are set, not inherited: a client that trickles its request is cut off.
     requestTimeout: 30_000,
     keepAliveTimeout: 65_000,
+    // Node checks the headers and request timeouts only this often (30 s by default).
+    http: { connectionsCheckingInterval: 1_000 },
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
     // Shutdown drains connections first (see http/drain.ts); a request that still arrives while
     // the app closes gets a 503 rather than a database that is gone.
     return503OnClosing: true,
@@ -56,6 +62,8 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
   app.setValidatorCompiler(validatorCompiler);
   // Only JSON bodies are accepted; anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, strictJsonParser(app.getDefaultJsonParser('error', 'error')));
 
   const db = createDatabase({
     databaseUrl: config.databaseUrl,

@@ -99,7 +99,12 @@ export const errorHandling = fastifyPlugin(async function errorHandling(app: Fas
   });
 });
 
+/**
+ * The methods a path answers to, when the request's is not one of them. When it is (a route that
+ * found nothing, such as a missing static file), the answer is a 404, not a 405.
+ */
 function allowedMethods(router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>, request: FastifyRequest): string[] {
   const path = request.url.split('?', 1)[0] ?? '/';
-  return METHODS.filter((method) => router.find(method as FindMyWay.HTTPMethod, path) !== null);
+  const allowed = METHODS.filter((method) => router.find(method as FindMyWay.HTTPMethod, path) !== null);
+  return allowed.includes(request.method) ? [] : allowed;
 }

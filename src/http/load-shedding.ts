@@ -19,7 +19,7 @@ export const loadShedding = fastifyPlugin(async function loadShedding(app: Fasti
   let inFlight = 0;
 
   app.addHook('onRequest', async (request, reply) => {
-    if (exempt.has(request.url)) return;
+    if (exempt.has(request.routeOptions.url ?? '')) return;
     if (inFlight >= options.maxInFlight) {
       reply.header('retry-after', 1);
       return sendProblem(reply, problem(503, 'OVERLOADED', 'The service is at capacity; retry shortly'));

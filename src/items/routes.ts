@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { problem, problemResponses, sendProblem } from '../http/problem.js';
-import { CreateHeaders, ItemCreate, ItemParams, ItemPublic, ItemUpdate, ListQuery } from './schemas.js';
+import { CreateHeaders, DEFAULT_PAGE_SIZE, ItemCreate, ItemParams, ItemPublic, ItemUpdate, ListQuery } from './schemas.js';
 import type { ItemsService } from './service.js';
 
 export interface ItemRoutesOptions {
@@ -40,7 +40,8 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
       },
     },
     async (request, reply) => {
-      const { limit, after } = request.query;
+      // Ajv fills in the default; the type cannot know that.
+      const { limit = DEFAULT_PAGE_SIZE, after } = request.query;
       const page = await items.list({ limit, after });
       const last = page.items.at(-1);
       if (page.hasMore && last) reply.header('link', `</items?after=${last.id}&limit=${limit}>; rel="next"`);

@@ -50,9 +50,12 @@ export const CreateHeaders = Type.Object({
   ),
 });
 
+export const DEFAULT_PAGE_SIZE = 100;
+
 export const ListQuery = Type.Object(
   {
-    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Page size' }),
+    // Optional for clients (OpenAPI), filled in with the default before the handler runs.
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: DEFAULT_PAGE_SIZE, description: 'Page size' })),
     after: Type.Optional(
       Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Return items whose id is greater' }),
     ),
