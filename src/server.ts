@@ -22,7 +22,8 @@ async function main(): Promise<void> {
     return;
   }
   const config = loadConfig(undefined, commandLine.overrides);
-  const logger = createLogger({ level: config.logLevel });
+  // Workers log a line per request: buffered. The supervisor's few lines go out at once.
+  const logger = createLogger({ level: config.logLevel, buffered: cluster.isWorker || config.singleProcess });
 
   if (cluster.isWorker) return runWorker(withDatabaseUrl(config), logger);
   if (config.singleProcess) return serveInThisProcess(config, logger);

@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fastifyCors from '@fastify/cors';
-import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
+import helmet from 'helmet';
 import { problem, sendProblem } from './problem.js';
 
 export interface SecurityOptions {
@@ -19,10 +19,12 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Security headers, CORS, API keys for writes and rate limiting, each off unless configured (but the headers). */
 export const security = fastifyPlugin(async function security(app: FastifyInstance, options: SecurityOptions) {
-  await app.register(fastifyHelmet, {
+  // Built once: @fastify/helmet would rebuild the middleware (and re-parse the policy) per request.
+  const setSecurityHeaders = helmet({
     // TLS is terminated in front of the service; upgrading requests would break plain-HTTP setups.
     contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } },
   });
+  app.addHook('onRequest', (request, reply, next) => setSecurityHeaders(request.raw, reply.raw, (error?: unknown) => next(error as Error | undefined)));
 
   if (options.corsOrigins.length > 0) {
     await app.register(fastifyCors, {

@@ -117,7 +117,8 @@ export async function insertItems(db: Database, inputs: NewItem[]): Promise<(Cre
   });
   if (!rows) return Promise.all(inputs.map((input) => insertItems(db, [input]).then(([result]) => result!, (error: Error) => error)));
 
-  const results: (Creation | Error)[] = inputs.map(() => new Error('The database returned no row for this item'));
+  // Filled in below; an Error (costly: it captures a stack) is made only for a row that is missing.
+  const results: (Creation | Error | undefined)[] = new Array<undefined>(inputs.length);
   const replays = [...repeated];
   for (const row of rows) {
     const index = positions[Number(row.ord) - 1]!;
@@ -137,11 +138,11 @@ export async function insertItems(db: Database, inputs: NewItem[]): Promise<(Cre
     };
   }
   if (replays.length > 0) await replayStoredResponses(db, inputs, replays, results);
-  return results;
+  return Array.from(results, (result) => result ?? new Error('The database returned no row for this item'));
 }
 
 /** For inputs whose key was taken: the response stored with it, if the request is the same one. */
-async function replayStoredResponses(db: Database, inputs: NewItem[], indexes: number[], results: (Creation | Error)[]) {
+async function replayStoredResponses(db: Database, inputs: NewItem[], indexes: number[], results: (Creation | Error | undefined)[]) {
   const keys = indexes.map((index) => inputs[index]!.idempotency!.key);
   const stored = await db.$client<{ key: string; request_hash: string; status: number; response: StoredItem }[]>`
     SELECT key, request_hash, status, response FROM idempotency_keys WHERE key = ANY(${keys}::varchar[])`;
