@@ -21,6 +21,7 @@ const UNAVAILABLE_CODES = new Set([
   '57P03', // cannot_connect_now: starting up or shutting down
   '40001', // serialization_failure: retrying later succeeds
   '40P01', // deadlock_detected
+  '40003', // statement_completion_unknown (distributed databases): retry with an Idempotency-Key
 ]);
 
 /** The driver's error, also when Drizzle wraps it (as `cause`) in its own query error. */

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { startEmbeddedDatabase } from './embedded.js';
 import { migrateUp } from './migrate.js';
 
 export interface PreparedDatabase {
@@ -15,9 +14,10 @@ export interface PreparedDatabase {
  * supervisor can do it once for all its workers.
  */
 export async function prepareDatabase(config: Config, logger: Logger): Promise<PreparedDatabase> {
+  // Loaded only when used: a production image with DATABASE_URL never loads the embedded server.
   const embedded = config.databaseUrl
     ? undefined
-    : await startEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedDbPort, logger });
+    : await (await import('./embedded.js')).startEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedDbPort, logger });
   const url = config.databaseUrl ?? embedded!.url;
   try {
     if (config.migrateOnStart) {
