@@ -31,6 +31,10 @@ export function createDatabase(options: PoolOptions): Database {
       statement_timeout: options.statementTimeoutMs,
     },
     onnotice: () => {},
+    // postgres.js's default reconnect backoff grows to 20 s, and a query handed to a closed
+    // connection waits it out before even trying: during an outage requests would hang, and after
+    // it workers would recover late. Retry quickly instead; the connect timeout still bounds each try.
+    backoff: (retries: number) => Math.min(0.01 * 2 ** retries, 0.5),
   });
   return drizzle(client, { schema });
 }

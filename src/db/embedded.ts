@@ -78,6 +78,12 @@ export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): P
   return {
     url,
     async stop() {
+      // After a crash of the server, the package would wait forever for an exit already past.
+      const pid = await postmasterPid(dataDir);
+      if (pid === undefined || !(await isPostgresProcess(pid))) {
+        log.warn('embedded PostgreSQL was not running');
+        return;
+      }
       log.info('stopping embedded PostgreSQL');
       await server.stop();
       log.info('embedded PostgreSQL stopped');
@@ -102,11 +108,10 @@ async function createDatabaseIfMissing(adminUrl: string, database: string): Prom
  */
 async function recoverFromCrash(dataDir: string, log: Logger): Promise<void> {
   const pidFile = path.join(dataDir, 'postmaster.pid');
-  const contents = await readFile(pidFile, 'utf8').catch(() => undefined);
-  if (contents === undefined) return;
-  const pid = Number.parseInt(contents.split('\n')[0] ?? '', 10);
+  if (!existsSync(pidFile)) return;
+  const pid = await postmasterPid(dataDir);
 
-  if (!Number.isInteger(pid) || !(await isPostgresProcess(pid))) {
+  if (pid === undefined || !(await isPostgresProcess(pid))) {
     log.warn({ pid }, 'removing a stale postmaster.pid left by a crash');
     await rm(pidFile, { force: true });
     return;
@@ -124,6 +129,13 @@ async function recoverFromCrash(dataDir: string, log: Logger): Promise<void> {
     if (waited === 30_000) process.kill(pid, 'SIGKILL');
     await sleep(100);
   }
+}
+
+/** The server's pid, from the first line of its lock file. */
+async function postmasterPid(dataDir: string): Promise<number | undefined> {
+  const contents = await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8').catch(() => undefined);
+  const pid = Number.parseInt(contents?.split('\n')[0] ?? '', 10);
+  return Number.isInteger(pid) ? pid : undefined;
 }
 
 function isAlive(pid: number): boolean {

@@ -25,8 +25,15 @@ export class ServiceProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     for (const stream of [this.child.stdout, this.child.stderr]) {
+      // A chunk may end in the middle of a line: keep the rest until the line is complete.
+      let partial = '';
       stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => this.output.push(...chunk.split('\n').filter(Boolean)));
+      stream.on('data', (chunk: string) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop() ?? '';
+        this.output.push(...lines.filter(Boolean));
+      });
+      stream.on('end', () => partial && this.output.push(partial));
     }
     this.exited = once(this.child, 'exit').then(([code, signal]) => ({
       code: code as number | null,
