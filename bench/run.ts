@@ -1,0 +1,267 @@
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { release, tmpdir } from 'node:os';
+import path from 'node:path';
+import { Cleanup } from './cleanup.js';
+import { runLine, summaryText } from './console.js';
+import { MACHINE_CORES } from './cpu.js';
+import { connect, createDatabase, databaseName, postmasterPid, serverSettings, withDatabase, type Sql } from './database.js';
+import { Executor } from './executor.js';
+import { parseOptions, REPO_ROOT, USAGE, type Options } from './options.js';
+import { startCluster, type Cluster } from './postgres.js';
+import { writeReport } from './report/write.js';
+import { readResults, RESULTS_SCHEMA, writeResults, type Results } from './results.js';
+import { buildPlan, estimateSeconds, scenariosFor } from './scenarios.js';
+import { useExternal } from './servers/external.js';
+import { startOurs } from './servers/ours.js';
+import { buildSnapshot, SNAPSHOT_OUT_DIR } from './servers/snapshot.js';
+import { startPeer } from './servers/peer.js';
+import type { Service, TargetName } from './servers/service.js';
+import { summarize } from './summary.js';
+import { detectTools } from './tools/detect.js';
+import { writePgbenchScript } from './tools/pgbench.js';
+import { writeWrkScript } from './tools/wrk.js';
+
+const OUR_DATABASE = 'bench_ours';
+const PEER_DATABASE = 'bench_peer';
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, '').replaceAll(':', '-').replace('T', '_');
+}
+
+/** Host and port of a postgres URL: which databases the admin connection can count. */
+function serverOf(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.hostname}:${parsed.port || '5432'}`;
+}
+
+/** The last megabyte of a log: enough for the last lines, however much a run logged at info level. */
+async function copyTail(source: string, target: string, bytes = 1 << 20): Promise<void> {
+  const handle = await open(source, 'r');
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, bytes);
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    await writeFile(target, buffer);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function reportOnly(file: string): Promise<void> {
+  const results = await readResults(file);
+  const html = await writeReport(path.dirname(file), results);
+  console.log(summaryText(summarize(results)));
+  console.log(`\nreport: ${html}`);
+}
+
+/** The plan as it would run (pgbench included; it is dropped at run time when it cannot run). */
+function dryRun(options: Options): void {
+  const targets: TargetName[] = options.compare ? ['ours', 'peer'] : ['ours'];
+  const plan = buildPlan(scenariosFor(options), targets, options.repeat);
+  for (const run of plan) console.log(`rep ${run.rep}  ${run.scenario.id.padEnd(18)} ${run.target.padEnd(8)} ${run.scenario.title}`);
+  console.log(`${plan.length} runs; estimated ${Math.ceil(estimateSeconds(plan, options, targets.length > 1) / 60)} min`);
+}
+
+async function bench(options: Options): Promise<number> {
+  const cleanup = new Cleanup();
+  cleanup.installSignalHandlers();
+  const resultsDir = options.out ?? path.join(REPO_ROOT, 'bench', 'results', timestamp());
+  const rawDir = path.join(resultsDir, 'raw');
+  const logDir = path.join(resultsDir, 'logs');
+  await mkdir(rawDir, { recursive: true });
+  await mkdir(logDir, { recursive: true });
+  // Live server logs on tmpfs: no disk writes beside PostgreSQL's WAL flushes.
+  const liveLogDir = await mkdtemp(path.join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'fastify-sqlasync-bench-'));
+  // Runs after the servers stopped: their last lines (shutdown, or why one died) go to logs/.
+  cleanup.add('live log folder', async () => {
+    for (const name of await readdir(liveLogDir).catch(() => [])) {
+      await copyTail(path.join(liveLogDir, name), path.join(logDir, name.replace(/\.log$/, '-last.log'))).catch(() => undefined);
+    }
+    await rm(liveLogDir, { recursive: true, force: true });
+  });
+
+  const recordedOptions = { ...options };
+  delete recordedOptions.reportOnly;
+  const results: Results = {
+    schema: RESULTS_SCHEMA,
+    startedAt: new Date().toISOString(),
+    partial: true,
+    machine: { cores: MACHINE_CORES, kernel: release(), node: process.version, tools: {} },
+    options: recordedOptions,
+    services: {},
+    runs: [],
+    notes: [],
+  };
+  // Registered first, so it runs last: after every process has stopped, whatever ended the run.
+  cleanup.add('write results and report', async () => {
+    results.finishedAt = new Date().toISOString();
+    await writeResults(resultsDir, results);
+    const html = await writeReport(resultsDir, results);
+    console.log(`\nresults: ${path.join(resultsDir, 'results.json')}\nreport:  ${html}`);
+  });
+
+  let exitCode = 0;
+  try {
+    const tools = await detectTools(options.pgBin, options.forceAutocannon);
+    results.machine.tools = tools.versions;
+    if (!tools.wrk || !tools.hey) results.notes.push(`autocannon stands in for ${[tools.wrk ? '' : 'wrk', tools.hey ? '' : 'hey'].filter(Boolean).join(' and ')}`);
+
+    const startsAServer = !options.url || (options.compare && !options.peerUrl);
+    let cluster: Cluster | undefined;
+    let admin: Sql | undefined;
+    let postgresPid: number | undefined;
+    if (startsAServer) {
+      console.log('starting a throwaway PostgreSQL 15 (durable: fsync, synchronous_commit and full_page_writes on)…');
+      const started = await startCluster(options.pgBin);
+      cluster = started;
+      cleanup.add('postgres', async () => {
+        await copyFile(path.join(started.dataDir, 'server.log'), path.join(logDir, 'postgres.log')).catch(() => undefined);
+        await started.stop();
+      });
+      console.log(`  data ${cluster.dataDir}, port ${cluster.port}`);
+      admin = connect(cluster.url('postgres'));
+      postgresPid = await cluster.postmasterPid();
+      await createDatabase(admin, OUR_DATABASE);
+      if (options.compare) await createDatabase(admin, PEER_DATABASE);
+    } else if (options.db) {
+      admin = connect(withDatabase(options.db, 'postgres'));
+      postgresPid = await postmasterPid(admin);
+    }
+    if (admin) {
+      const connection = admin;
+      cleanup.add('admin connection', () => connection.end({ timeout: 5 }));
+    }
+    const adminServer = cluster ? `127.0.0.1:${cluster.port}` : options.db ? serverOf(options.db) : undefined;
+
+    const services: Partial<Record<TargetName, Service>> = {};
+    const register = async (service: Service) => {
+      services[service.name] = service;
+      cleanup.add(`${service.name} server`, () => service.stop());
+      await service.log?.discard(path.join(logDir, `${service.name}-startup.log`));
+      results.services[service.name] = { label: service.label, baseUrl: service.baseUrl, description: service.description };
+    };
+    if (options.url) {
+      await register(await useExternal({ name: 'ours', baseUrl: options.url, ...(options.db ? { databaseUrl: options.db } : {}), ...(options.serverPid ? { rootPid: options.serverPid } : {}) }));
+    } else {
+      let codeDir = REPO_ROOT;
+      let outDir = 'dist';
+      if (options.build) {
+        console.log('building our server (npm run build, into a snapshot folder)…');
+        await mkdir(path.join(REPO_ROOT, 'bench', 'results'), { recursive: true });
+        const snapshot = await mkdtemp(path.join(REPO_ROOT, 'bench', 'results', '.build-'));
+        cleanup.add('build snapshot', () => rm(snapshot, { recursive: true, force: true }));
+        codeDir = await buildSnapshot(REPO_ROOT, snapshot);
+        outDir = SNAPSHOT_OUT_DIR;
+      }
+      console.log(`migrating and starting our server (${options.workers} workers, LOG_LEVEL=${options.logLevel})…`);
+      await register(await startOurs({ repoRoot: REPO_ROOT, codeDir, databaseUrl: cluster!.url(OUR_DATABASE), workers: options.workers, logLevel: options.logLevel, logDir: liveLogDir, outDir }));
+    }
+    if (options.compare) {
+      if (options.peerUrl) {
+        await register(await useExternal({ name: 'peer', baseUrl: options.peerUrl, ...(options.peerDb ? { databaseUrl: options.peerDb } : {}), ...(options.peerPid ? { rootPid: options.peerPid } : {}) }));
+      } else {
+        console.log(`migrating and starting the FastAPI reference (${options.workers} workers)…`);
+        await register(await startPeer({ directory: options.peerDir, databaseUrl: cluster!.url(PEER_DATABASE), workers: options.workers, logDir: liveLogDir }));
+      }
+    }
+    for (const service of Object.values(services)) {
+      if (service.rootPid === undefined) results.notes.push(`${service.label}: no process id (--server-pid/--peer-pid), so its CPU is counted as "other"`);
+      if (!service.databaseUrl) results.notes.push(`${service.label}: no database (--db/--peer-db): table sizes are not pinned and commits are not counted`);
+    }
+    const countable = new Set(
+      Object.values(services)
+        .filter((service) => service.databaseUrl && adminServer && serverOf(service.databaseUrl) === adminServer)
+        .map((service) => databaseName(service.databaseUrl!)),
+    );
+    if (admin) {
+      results.postgres = {
+        settings: await serverSettings(admin),
+        ownCluster: cluster !== undefined,
+        ...(cluster ? { note: 'throwaway cluster started by the bench with the reference pg-up.sh settings' } : {}),
+      };
+    }
+
+    const scriptDir = path.join(rawDir, 'scripts');
+    await mkdir(scriptDir, { recursive: true });
+    const scripts = {
+      get: await writeWrkScript(scriptDir, 'get'),
+      post: await writeWrkScript(scriptDir, 'post'),
+      'overload-get': await writeWrkScript(scriptDir, 'overload-get'),
+      'overload-post': await writeWrkScript(scriptDir, 'overload-post'),
+      pgbench: await writePgbenchScript(scriptDir),
+    };
+
+    let scenarios = scenariosFor(options);
+    if (scenarios.some((scenario) => scenario.onDatabase) && (!tools.pgbench || !services.ours?.databaseUrl)) {
+      results.notes.push(tools.pgbench ? 'pgbench skipped: our database is unknown (--db)' : `pgbench skipped: not found in ${options.pgBin}`);
+      scenarios = scenarios.filter((scenario) => !scenario.onDatabase);
+    }
+    const targets = (['ours', 'peer'] as const).filter((name) => services[name]);
+    const plan = buildPlan(scenarios, [...targets], options.repeat);
+    const estimate = estimateSeconds(plan, options, targets.length > 1);
+    console.log(`${plan.length} runs (${scenarios.map((scenario) => scenario.id).join(', ')} × ${targets.join('/')} × ${options.repeat}); estimated ${Math.ceil(estimate / 60)} min`);
+
+    const executor = new Executor({
+      options,
+      cleanup,
+      resultsDir,
+      rawDir,
+      logDir,
+      services,
+      ...(admin ? { admin } : {}),
+      countable,
+      ...(postgresPid ? { postgresPid } : {}),
+      checkpointBeforeRuns: cluster !== undefined,
+      tools,
+      scripts,
+    });
+    for (const planned of plan) {
+      if (cleanup.interrupted) break;
+      await executor.execute(planned, (run) => {
+        results.runs.push(run);
+        console.log(runLine(run));
+      });
+      await writeResults(resultsDir, results);
+    }
+    console.log('waiting for the last statistics to be published…');
+    await executor.finish();
+    results.partial = false;
+    console.log(`\n${summaryText(summarize(results))}`);
+  } catch (error) {
+    if (!cleanup.interrupted) {
+      results.failure = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
+      exitCode = 1;
+    }
+  } finally {
+    await cleanup.runAll();
+  }
+  return exitCode;
+}
+
+async function main(): Promise<void> {
+  let options: ReturnType<typeof parseOptions>;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\n(npm run bench -- --help lists the options)`);
+    process.exit(2);
+  }
+  if (options === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  if (options.reportOnly) {
+    await reportOnly(options.reportOnly);
+    return;
+  }
+  if (options.dryRun) {
+    dryRun(options);
+    return;
+  }
+  process.exitCode = await bench(options);
+}
+
+await main();
