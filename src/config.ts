@@ -20,7 +20,7 @@ const ConfigSchema = Type.Object({
   DB_QUEUE_MAX: Type.Integer({ default: 1000, minimum: 1 }),
   DB_QUEUE_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 1 }),
   BODY_LIMIT: Type.Integer({ default: 1048576, minimum: 1024 }),
-  MAX_IN_FLIGHT: Type.Integer({ default: 256, minimum: 1 }),
+  MAX_IN_FLIGHT: Type.Integer({ default: 1024, minimum: 1 }),
   IDEMPOTENCY_TTL_SECONDS: Type.Integer({ default: 86400, minimum: 1 }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0 }),
   MAX_RSS_MB: Type.Integer({ default: 0, minimum: 0 }),

@@ -19,7 +19,7 @@ describe('loadConfig', () => {
       dbQueueMax: 1000,
       dbQueueTimeoutMs: 2000,
       bodyLimit: 1048576,
-      maxInFlight: 256,
+      maxInFlight: 1024,
       idempotencyTtlSeconds: 86400,
       maxEventLoopDelayMs: 1000,
       maxRssMb: 0,
