@@ -38,7 +38,9 @@ export function createLogger({ level, destination, buffered = false }: LoggerOpt
   };
   if (destination) return pino(options, destination);
   if (process.stdout.isTTY) return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
-  if (!buffered) return pino(options);
+  // Unbuffered lines are written before the call returns: a supervisor's last line, logged just
+  // before it exits, must not be lost.
+  if (!buffered) return pino(options, pino.destination({ dest: 1, sync: true }));
   const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
   setInterval(() => stdout.flush(), FLUSH_INTERVAL_MS).unref();
   return pino(options, stdout);
