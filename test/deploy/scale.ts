@@ -25,6 +25,7 @@ import { migrateUp } from '../../src/db/migrate.js';
 import { startLoad, waitUntil, type LoadResult, type RunningLoad } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
 import { ServiceProcess } from '../helpers/service-process.js';
+import { isAlive } from '../helpers/processes.js';
 
 const DEADLINE_MS = 10 * 60_000;
 const WRK = { threads: 2, connections: 64, seconds: 5, rounds: 3 };
@@ -419,15 +420,6 @@ async function childrenOf(pid: number): Promise<number[]> {
     if (parent === pid) children.push(Number(entry));
   }
   return children;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/ports.js';
 import { ServiceProcess } from '../helpers/service-process.js';
+import { isAlive } from '../helpers/processes.js';
 
 /**
  * `npm start` without DATABASE_URL: the service runs its own embedded PostgreSQL in DATA_DIR.
@@ -39,15 +40,6 @@ async function start(extraEnv: Record<string, string> = {}): Promise<ServiceProc
 
 async function postmasterPid(): Promise<number> {
   return Number((await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('the service on its embedded database', () => {
