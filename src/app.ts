@@ -17,6 +17,7 @@ import { pressure } from './http/pressure.js';
 import { requestIdHeader, requestIdOf } from './http/request-id.js';
 import { security } from './http/security.js';
 import { validatorCompiler } from './http/validation.js';
+import { PURGE_INTERVAL_MS } from './items/idempotency.js';
 import { itemRoutes } from './items/routes.js';
 import { createItemsService } from './items/service.js';
 import { createLogger } from './logger.js';
@@ -73,7 +74,7 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
     prepare: config.dbPrepare,
   });
   app.addHook('onClose', async () => {
-    await db.$client.end({ timeout: 5 });
+    await db.end({ timeout: 5 });
   });
 
   await app.register(errorHandling);
@@ -84,16 +85,15 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
   await app.register(loadShedding, { maxInFlight: config.maxInFlight, exempt: ['/healthz', '/readyz', '/metrics'] });
   await app.register(metrics, { collect: collectMetrics });
   await app.register(docs, { version });
-  await app.register(healthRoutes, { db, readyTimeoutMs: 2_000 });
+  await app.register(healthRoutes, { pingDatabase: () => db`SELECT 1`.execute(), readyTimeoutMs: 2_000 });
   const items = createItemsService(db, {
-    concurrency: config.dbPoolMax,
+    poolSize: config.dbPoolMax,
     maxQueued: config.dbQueueMax,
     maxWaitMs: config.dbQueueTimeoutMs,
   });
-  // Each worker forgets expired idempotency keys now and then; several doing so at once is harmless.
   const purge = setInterval(() => {
     items.purgeExpiredIdempotencyKeys().catch((error: unknown) => app.log.warn({ err: error }, 'could not purge idempotency keys'));
-  }, 10 * 60_000).unref();
+  }, PURGE_INTERVAL_MS).unref();
   app.addHook('onClose', async () => clearInterval(purge));
   await app.register(itemRoutes, { items, idempotencyTtlSeconds: config.idempotencyTtlSeconds });
   return app;

@@ -1,50 +1,105 @@
+import { ServiceError } from '../errors.js';
+
 /**
- * Sorts database errors by whose fault they are: the client's data, or the database's availability.
- * Codes are PostgreSQL SQLSTATEs and postgres.js's own connection error codes.
+ * The database's failures, in the client's terms: whose fault it is (the data, or the database's
+ * availability) and, for a write, whether it may have been saved. Codes are PostgreSQL SQLSTATEs
+ * and postgres.js's own connection error codes.
  */
 
-const UNAVAILABLE_CODES = new Set([
+/** The database cannot take the work now, and none of it was done: retry later. */
+export class DatabaseUnavailableError extends ServiceError {
+  constructor(options?: ErrorOptions) {
+    super(503, 'DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly', options);
+  }
+}
+
+/** Too much work is waiting for the database: a fast refusal instead of a long queue. */
+export class OverloadedError extends ServiceError {
+  constructor(message = 'The service is at capacity; retry shortly') {
+    super(503, 'OVERLOADED', message);
+  }
+}
+
+/**
+ * The connection was lost after a write was sent: it may or may not have committed. Never
+ * reported as "failed", since a client that then retries without a key could write twice.
+ */
+export class OutcomeUnknownError extends ServiceError {
+  constructor(options?: ErrorOptions) {
+    super(
+      503,
+      'OUTCOME_UNKNOWN',
+      'The connection to the database was lost after the change was sent: it may or may not have been saved. ' +
+        'A POST retried with the same Idempotency-Key is safe; without one, check before retrying',
+      options,
+    );
+  }
+}
+
+/** PostgreSQL refused a value that passed validation (an encoding, a length, a check): the client's data. */
+export class UnstorableValueError extends ServiceError {
+  constructor(options?: ErrorOptions) {
+    super(422, 'UNSTORABLE_VALUE', 'A value cannot be stored by the database', options);
+  }
+}
+
+/** The work never reached the database: it cannot have been done. */
+const NOT_SENT = new Set([
   'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'CONNECT_TIMEOUT',
+  '53300', // too_many_connections
+  '57P03', // cannot_connect_now: starting up or shutting down
+]);
+
+/** The database answered that the statement failed: it was rolled back, retrying later may work. */
+const REFUSED = new Set([
+  '57014', // query_canceled: the statement timeout fired
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '55P03', // lock_not_available
+]);
+
+/** The connection died under the statement: done or not, nobody can tell from here. */
+const LOST = new Set([
   'ECONNRESET',
   'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
   'EPIPE',
-  'CONNECT_TIMEOUT',
   'CONNECTION_CLOSED',
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
-  '53300', // too_many_connections
-  '57014', // query_canceled: the statement timeout fired
   '57P01', // admin_shutdown
   '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now: starting up or shutting down
-  '40001', // serialization_failure: retrying later succeeds
-  '40P01', // deadlock_detected
-  '40003', // statement_completion_unknown (distributed databases): retry with an Idempotency-Key
+  '40003', // statement_completion_unknown
 ]);
 
-/** The driver's error, also when Drizzle wraps it (as `cause`) in its own query error. */
-function driverError(error: unknown): { name?: unknown; code?: unknown } | undefined {
-  for (let current = error; current instanceof Error; current = current.cause) {
-    if (typeof (current as { code?: unknown }).code === 'string') return current;
-  }
-  return undefined;
-}
-
+/** The driver's error code (SQLSTATE or connection code), if the error carries one. */
 function codeOf(error: unknown): string | undefined {
-  return driverError(error)?.code as string | undefined;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
-/** The database cannot serve now but may soon: the client should retry later (503). */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = codeOf(error);
-  return code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'));
-}
-
-/** The database refused the data itself (bad encoding, too long, out of range, a check): a 422. */
+/** PostgreSQL refused a value (a batch so refused is worth retrying row by row, so only that row fails). */
 export function isRejectedData(error: unknown): boolean {
-  const cause = driverError(error);
-  const code = cause?.code as string | undefined;
-  return cause?.name === 'PostgresError' && code !== undefined && (code.startsWith('22') || code === '23514');
+  const code = codeOf(error);
+  return (error as Error | null)?.name === 'PostgresError' && code !== undefined && (code.startsWith('22') || code === '23514');
+}
+
+/**
+ * The error a client should see for a failed database call, or the error itself when it is a bug
+ * (a 500). A write whose connection was lost mid-statement is an unknown outcome; a read is
+ * simply unavailable.
+ */
+export function translateDatabaseError(error: unknown, work: 'read' | 'write'): Error {
+  if (!(error instanceof Error)) return new Error(`Non-error thrown: ${String(error)}`);
+  if (error instanceof ServiceError) return error;
+  const code = codeOf(error);
+  if (code === undefined) return error;
+  if (isRejectedData(error)) return new UnstorableValueError({ cause: error });
+  if (NOT_SENT.has(code) || REFUSED.has(code)) return new DatabaseUnavailableError({ cause: error });
+  if (LOST.has(code) || code.startsWith('08')) {
+    return work === 'write' ? new OutcomeUnknownError({ cause: error }) : new DatabaseUnavailableError({ cause: error });
+  }
+  return error;
 }

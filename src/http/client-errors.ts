@@ -38,5 +38,5 @@ function parserProblem(error: ConnectionError): Problem {
 
 /** Fastify's url errors, before routing. */
 export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  void sendProblem(reply.header('x-request-id', request.id), toProblem(error));
+  void sendProblem(reply.header('x-request-id', request.id), toProblem(error, request.id));
 }

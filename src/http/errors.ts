@@ -3,19 +3,20 @@ import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import fastifyPlugin from 'fastify-plugin';
 import FindMyWay from 'find-my-way';
-import { OverloadedError } from '../db/batcher.js';
-import { isDatabaseUnavailable, isRejectedData } from '../db/errors.js';
-import { STORABLE_TEXT_PATTERN } from '../items/schemas.js';
+import { ServiceError } from '../errors.js';
 import { problem, sendProblem, type FieldError, type Problem } from './problem.js';
+import { STORABLE_TEXT_PATTERN } from './validation.js';
 
 /** Seconds a client should wait before retrying when the database is unavailable. */
 const RETRY_AFTER_SECONDS = 1;
 
 /**
- * Maps any error to the problem it shows the client. Client mistakes keep their 4xx; what the
- * client did not cause is a 503 (retry) or a 500 whose body reveals nothing internal.
+ * Maps any error to the problem it shows the client. A ServiceError says its own status and code;
+ * Fastify's own errors are client mistakes with a 4xx; anything else is a bug: a 500 whose body
+ * reveals nothing internal but the request id its log lines carry.
  */
-export function toProblem(error: FastifyError): Problem {
+export function toProblem(error: FastifyError, requestId: string): Problem {
+  if (error instanceof ServiceError) return problem(error.statusCode, error.code, error.message);
   if (error.validation) {
     return problem(422, 'VALIDATION_FAILED', 'The request is invalid; see errors', fieldErrors(error));
   }
@@ -32,20 +33,17 @@ export function toProblem(error: FastifyError): Problem {
   if (error instanceof SyntaxError && error.statusCode === 400) {
     return problem(400, 'MALFORMED_JSON', `The body is not valid JSON: ${error.message}`);
   }
-  if (isRejectedData(error)) {
-    return problem(422, 'UNSTORABLE_VALUE', 'A value cannot be stored by the database');
-  }
-  if (error instanceof OverloadedError || error.code === 'FST_UNDER_PRESSURE') {
+  if (error.code === 'FST_UNDER_PRESSURE') {
     return problem(503, 'OVERLOADED', 'The service is at capacity; retry shortly');
-  }
-  if (isDatabaseUnavailable(error)) {
-    return problem(503, 'DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly');
   }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    return problem(status, error.code ?? 'BAD_REQUEST', error.message);
+    return problem(status, 'BAD_REQUEST', error.message);
   }
-  return problem(500, 'INTERNAL_ERROR', 'An unexpected error occurred; the log has the details under this request id');
+  return {
+    ...problem(500, 'INTERNAL_ERROR', 'An unexpected error occurred; the log has the details under this request id'),
+    request_id: requestId,
+  };
 }
 
 function fieldErrors(error: FastifyError): FieldError[] {
@@ -82,7 +80,7 @@ export const errorHandling = fastifyPlugin(async function errorHandling(app: Fas
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const body = toProblem(error);
+    const body = toProblem(error, request.id);
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: body.code, reason: error.message }, 'request rejected');
     if (body.status === 503) reply.header('retry-after', RETRY_AFTER_SECONDS);

@@ -1,18 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { Database } from '../db/client.js';
 import { ignorePressure } from './pressure.js';
 import { problem, problemResponses, sendProblem } from './problem.js';
 
 export interface HealthOptions {
-  db: Database;
+  /** A round trip to the database (SELECT 1). */
+  pingDatabase: () => Promise<unknown>;
   readyTimeoutMs: number;
 }
 
 const Status = Type.Object({ status: Type.String() });
 
 /** Liveness never touches the database (a slow database must not get the process restarted); readiness does. */
-export async function healthRoutes(app: FastifyInstance, { db, readyTimeoutMs }: HealthOptions) {
+export async function healthRoutes(app: FastifyInstance, { pingDatabase, readyTimeoutMs }: HealthOptions) {
   // Probes answer under pressure too: an orchestrator must not restart a busy but healthy worker.
   const config = { pressureHandler: ignorePressure };
 
@@ -25,7 +25,7 @@ export async function healthRoutes(app: FastifyInstance, { db, readyTimeoutMs }:
     { config, schema: { tags: ['health'], summary: 'The database answers', response: { 200: Status, ...problemResponses } } },
     async (request, reply) => {
       try {
-        await withTimeout(db.$client`SELECT 1`.execute(), readyTimeoutMs);
+        await withTimeout(pingDatabase(), readyTimeoutMs);
         return { status: 'ready' };
       } catch (error) {
         request.log.warn({ err: error }, 'readiness check failed');

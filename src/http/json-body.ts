@@ -1,4 +1,5 @@
 import type { FastifyBodyParser, FastifyInstance } from 'fastify';
+import { ServiceError } from '../errors.js';
 
 type StringParser = ReturnType<FastifyInstance['getDefaultJsonParser']>;
 
@@ -15,7 +16,7 @@ export function strictJsonParser(parseJson: StringParser): FastifyBodyParser<Buf
     try {
       text = utf8.decode(body);
     } catch {
-      done(Object.assign(new Error('The body is not valid UTF-8'), { statusCode: 400, code: 'INVALID_UTF8' }), undefined);
+      done(new ServiceError(400, 'INVALID_UTF8', 'The body is not valid UTF-8'), undefined);
       return;
     }
     void parseJson(request, text, done);

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { Type, type Static } from 'typebox';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
 
 /** The one error body of the service: RFC 9457 problem details. */
 
@@ -18,8 +19,9 @@ export const Problem = Type.Object(
     title: Type.String(),
     status: Type.Integer(),
     detail: Type.String(),
-    code: Type.String({ description: 'A stable, machine-readable error code' }),
+    code: Type.Enum(ERROR_CODES, { description: 'A stable, machine-readable error code' }),
     errors: Type.Optional(Type.Array(FieldError)),
+    request_id: Type.Optional(Type.String({ description: 'On a 500: the request id under which the log has the cause' })),
   },
   { additionalProperties: false },
 );
@@ -27,7 +29,7 @@ export const Problem = Type.Object(
 export type FieldError = Static<typeof FieldError>;
 export type Problem = Static<typeof Problem>;
 
-export function problem(status: number, code: string, detail: string, errors?: FieldError[]): Problem {
+export function problem(status: number, code: ErrorCode, detail: string, errors?: FieldError[]): Problem {
   return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, code, ...(errors && { errors }) };
 }
 

@@ -4,7 +4,18 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import helmet from 'helmet';
+import { ServiceError } from '../errors.js';
 import { problem, sendProblem } from './problem.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * Who sent the request, as far as the service can tell: a fingerprint of the API key it
+     * presented (not the key), or '' when the service takes no API keys or the request needs none.
+     */
+    caller: string;
+  }
+}
 
 export interface SecurityOptions {
   /** Origins allowed to call the API from a browser; empty: CORS off. */
@@ -41,19 +52,22 @@ export const security = fastifyPlugin(async function security(app: FastifyInstan
       timeWindow: 60_000,
       allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
       errorResponseBuilder: (_request, context) =>
-        Object.assign(new Error(`Rate limit exceeded: ${context.max} requests per minute; retry in ${context.after}`), {
-          statusCode: 429,
-          code: 'RATE_LIMITED',
-        }),
+        new ServiceError(429, 'RATE_LIMITED', `Rate limit exceeded: ${context.max} requests per minute; retry in ${context.after}`),
     });
   }
 
+  app.decorateRequest('caller', '');
   if (options.apiKeys.length > 0) {
     const digests = options.apiKeys.map(digest);
     app.addHook('onRequest', async (request, reply) => {
       if (!WRITE_METHODS.has(request.method)) return;
       const presented = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
-      if (presented !== undefined && isKnownKey(digest(presented), digests)) return;
+      const presentedDigest = presented === undefined ? undefined : digest(presented);
+      if (presentedDigest && isKnownKey(presentedDigest, digests)) {
+        // Half a SHA-256 of a key names it without revealing it (to idempotency, to logs).
+        request.caller = presentedDigest.toString('hex', 0, 16);
+        return;
+      }
       reply.header('www-authenticate', 'Bearer realm="fastify-sqlasync"');
       return sendProblem(reply, problem(401, 'UNAUTHORIZED', 'Writes need an API key: Authorization: Bearer <key>'));
     });

@@ -3,6 +3,12 @@ import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 
 /**
+ * Text that PostgreSQL can store: no NUL character, and no unpaired UTF-16 surrogate (which would
+ * otherwise be silently replaced when encoded to UTF-8). Valid pairs are single code points here.
+ */
+export const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
+
+/**
  * Query strings and path parameters arrive as text, so their numbers and booleans are coerced.
  * Bodies are JSON and already typed: `{"name": 123}` is an error, not the string "123" (as in
  * Pydantic). Every error is reported, not just the first, so clients can fix them all at once.

@@ -1,8 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import { problem, problemResponses, sendProblem } from '../http/problem.js';
+import { ServiceError } from '../errors.js';
+import { problemResponses } from '../http/problem.js';
+import { idempotencyClaim } from './idempotency.js';
+import type { ItemPage } from './repository.js';
 import { CreateHeaders, DEFAULT_PAGE_SIZE, ItemCreate, ItemParams, ItemPublic, ItemUpdate, ListQuery } from './schemas.js';
 import type { ItemsService } from './service.js';
 
@@ -12,20 +14,13 @@ export interface ItemRoutesOptions {
   idempotencyTtlSeconds: number;
 }
 
+export class ItemNotFoundError extends ServiceError {
+  constructor(id: number) {
+    super(404, 'ITEM_NOT_FOUND', `Item ${id} does not exist`);
+  }
+}
+
 const tags = ['items'];
-
-/** The request an idempotency key stands for: the validated body (unknown fields already dropped). */
-function requestHash(body: ItemCreate): string {
-  return createHash('sha256')
-    .update(JSON.stringify([body.name, body.description ?? null]))
-    .digest('hex');
-}
-
-/** Sends a body the route's serializer already made, as is. */
-function sendSerialized(reply: FastifyReply, json: string): FastifyReply {
-  return reply.type('application/json; charset=utf-8').send(json);
-}
-const notFound = (id: number) => problem(404, 'ITEM_NOT_FOUND', `Item ${id} does not exist`);
 
 export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (app, { items, idempotencyTtlSeconds }) => {
   app.get(
@@ -41,13 +36,11 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
     },
     async (request, reply) => {
       // Ajv fills in the default; the type cannot know that.
-      const { limit = DEFAULT_PAGE_SIZE, after } = request.query;
-      const page = await items.list({ limit, after });
+      const { limit = DEFAULT_PAGE_SIZE, after = 0 } = request.query;
+      const page = await items.list({ after, limit });
       const last = page.items.at(-1);
       if (page.hasMore && last) reply.header('link', `</items?after=${last.id}&limit=${limit}>; rel="next"`);
-      // Requests that shared this page also share its serialization (with the route's schema).
-      page.body ??= reply.serialize(page.items) as string;
-      return sendSerialized(reply, page.body);
+      return sendJson(reply, serializedOnce(page, () => reply.serialize(page.items) as string));
     },
   );
 
@@ -67,7 +60,7 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
     },
     async (request, reply) => {
       const key = request.headers['idempotency-key'];
-      const idempotency = key === undefined ? undefined : { key, requestHash: requestHash(request.body), ttlSeconds: idempotencyTtlSeconds };
+      const idempotency = key === undefined ? undefined : idempotencyClaim(key, request.caller, request.body, idempotencyTtlSeconds);
       const created = await items.create({ ...request.body, idempotency });
       if (created.replayed) reply.code(created.status).header('idempotent-replayed', 'true');
       else reply.code(201);
@@ -78,9 +71,10 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
   app.get(
     '/items/:id',
     { schema: { tags, summary: 'Read an item', params: ItemParams, response: { 200: ItemPublic, ...problemResponses } } },
-    async (request, reply) => {
+    async (request) => {
       const item = await items.find(request.params.id);
-      return item ?? sendProblem(reply, notFound(request.params.id));
+      if (!item) throw new ItemNotFoundError(request.params.id);
+      return item;
     },
   );
 
@@ -95,9 +89,10 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
         response: { 200: ItemPublic, ...problemResponses },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const item = await items.update(request.params.id, request.body);
-      return item ?? sendProblem(reply, notFound(request.params.id));
+      if (!item) throw new ItemNotFoundError(request.params.id);
+      return item;
     },
   );
 
@@ -112,8 +107,25 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
       },
     },
     async (request, reply) => {
-      if (!(await items.remove(request.params.id))) return sendProblem(reply, notFound(request.params.id));
+      if (!(await items.remove(request.params.id))) throw new ItemNotFoundError(request.params.id);
       return reply.code(204).send(null);
     },
   );
 };
+
+/**
+ * Requests that asked for the same page at the same time got the same page object from the
+ * service: they also share one serialization of it, made by the first to send it.
+ */
+const serializedPages = new WeakMap<ItemPage, string>();
+
+function serializedOnce(page: ItemPage, serialize: () => string): string {
+  let json = serializedPages.get(page);
+  if (json === undefined) serializedPages.set(page, (json = serialize()));
+  return json;
+}
+
+/** Sends a body the route's serializer already made, as is. */
+function sendJson(reply: FastifyReply, json: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(json);
+}

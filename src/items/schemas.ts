@@ -1,15 +1,10 @@
 import { Type, type Static } from 'typebox';
+import { STORABLE_TEXT_PATTERN } from '../http/validation.js';
 
 /**
  * The items resource's schemas, split by role. Each one drives request validation, the TypeScript
  * types, response serialization and the OpenAPI document.
  */
-
-/**
- * Text that PostgreSQL can store: no NUL character, and no unpaired UTF-16 surrogate (which would
- * otherwise be silently replaced when encoded to UTF-8). Valid pairs are single code points here.
- */
-export const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
 
 const Name = Type.String({ minLength: 1, maxLength: 255, pattern: STORABLE_TEXT_PATTERN, examples: ['x'] });
 const Description = Type.Union(
@@ -18,8 +13,8 @@ const Description = Type.Union(
 );
 /** Ids are PostgreSQL bigints; beyond 2^53 they could not be represented exactly in JSON clients. */
 const Id = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
-// A Date from a query, or the RFC 3339 string of a response remembered for an idempotency key.
-const Timestamp = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' });
+/** RFC 3339 in UTC with milliseconds, as the database's rows already carry it (see db/client.ts). */
+const Timestamp = Type.String({ format: 'date-time' });
 
 export const ItemPublic = Type.Object(
   { id: Id, name: Type.String(), description: Type.Union([Type.String(), Type.Null()]), created_at: Timestamp, updated_at: Timestamp },

@@ -378,7 +378,8 @@ describe('the validators compiled from the document', () => {
   // Guards the properties above against a validator that accepts anything (a wrong pointer, a lost $ref).
   it('reject bodies that are not what the document declares', () => {
     const problem = validatorAt(problemSchemaPointer);
-    expect(problem({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'd', code: 'X' })).toBe(true);
+    expect(problem({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'd', code: 'BAD_REQUEST' })).toBe(true);
+    expect(problem({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'd', code: 'NOT_A_CODE' })).toBe(false);
     expect(problem({ error: 'Bad Request', message: 'Client Error', statusCode: 400 })).toBe(false);
     const readItem = operations.find((operation) => operation.method === 'GET' && operation.path === '/items/{id}')!;
     const item = validatorAt(responseSchemaPointer(readItem, '200', 'application/json'));

@@ -38,9 +38,9 @@ async function holdTableLock(milliseconds: number): Promise<void> {
   });
 }
 
-async function timed(request: InjectOptions) {
+async function timed(request: InjectOptions, on = app) {
   const started = Date.now();
-  const response = await app.inject(request);
+  const response = await on.inject(request);
   return { response, ms: Date.now() - started };
 }
 
@@ -84,19 +84,28 @@ describe('overload', () => {
   });
 
   it('answers 503 when the database queue is full, and when a request waited too long for it', async () => {
-    const lock = holdTableLock(1_500);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    // One creation runs (stuck on the lock); two may wait; the rest are refused at once.
-    const results = await Promise.all(
-      Array.from({ length: 4 }, (_, index) => timed({ method: 'POST', url: '/items', payload: { name: `queued ${index}` } })),
-    );
-    await lock;
-    expect(results.map(({ response }) => response.statusCode)).toEqual([503, 503, 503, 503]);
-    const [running, ...others] = results.map(({ response, ms }) => ({ code: response.json<{ code: string }>().code, ms }));
-    expect(running!.code).toBe('DATABASE_UNAVAILABLE');
-    const refused = others.filter(({ ms }) => ms < 200);
-    const expired = others.filter(({ ms }) => ms >= 250 && ms < 1_000);
-    expect(refused).toEqual([{ code: 'OVERLOADED', ms: expect.any(Number) }]);
-    expect(expired.map(({ code }) => code)).toEqual(['OVERLOADED', 'OVERLOADED']);
+    // One connection, so that a request stuck on the lock holds it and the next ones must wait.
+    const oneConnection = await buildTestApp(database.url, { DB_POOL_MAX: '1', DB_STATEMENT_TIMEOUT_MS: '500', DB_QUEUE_MAX: '2', DB_QUEUE_TIMEOUT_MS: '300' });
+    try {
+      await oneConnection.ready();
+      const lock = holdTableLock(1_500);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const post = (index: number) => timed({ method: 'POST', url: '/items', payload: { name: `queued ${index}` } }, oneConnection);
+      const running = post(0);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The first creation holds the connection (stuck on the lock); two may wait; the next is refused at once.
+      const others = await Promise.all([1, 2, 3].map(post));
+      const results = [await running, ...others];
+      await lock;
+      expect(results.map(({ response }) => response.statusCode)).toEqual([503, 503, 503, 503]);
+      const [stuck, ...rest] = results.map(({ response, ms }) => ({ code: response.json<{ code: string }>().code, ms }));
+      expect(stuck!.code).toBe('DATABASE_UNAVAILABLE');
+      const refused = rest.filter(({ ms }) => ms < 200);
+      const expired = rest.filter(({ ms }) => ms >= 250 && ms < 1_000);
+      expect(refused).toEqual([{ code: 'OVERLOADED', ms: expect.any(Number) }]);
+      expect(expired.map(({ code }) => code)).toEqual(['OVERLOADED', 'OVERLOADED']);
+    } finally {
+      await oneConnection.close();
+    }
   });
 });

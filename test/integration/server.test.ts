@@ -46,7 +46,7 @@ describe('the service on its embedded database', () => {
   it('initialises, migrates, serves over HTTP and stops cleanly on SIGTERM', async () => {
     const service = await start();
     expect(service.output.join('\n')).toContain('initialising a new embedded PostgreSQL data directory');
-    expect(service.output.join('\n')).toContain('"applied":["0000_create_items","0001_idempotency_keys"]');
+    expect(service.output.join('\n')).toContain('"applied":["0000_create_items","0001_idempotency_keys","0002_idempotency_key_owner"]');
 
     const created = await fetch(`${baseUrl}/items`, {
       method: 'POST',

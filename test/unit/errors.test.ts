@@ -1,56 +1,87 @@
 import Fastify, { type FastifyError } from 'fastify';
 import { describe, expect, it } from 'vitest';
+import { translateDatabaseError } from '../../src/db/errors.js';
+import { ServiceError } from '../../src/errors.js';
 import { errorHandling, toProblem } from '../../src/http/errors.js';
 
 function fastifyError(properties: Partial<FastifyError> & { message?: string }): FastifyError {
   return Object.assign(new Error(properties.message ?? 'boom'), properties) as FastifyError;
 }
 
-function postgresError(code: string): FastifyError {
+function postgresError(code: string): Error {
   return Object.assign(new Error('db said no'), { name: 'PostgresError', code });
 }
 
 describe('toProblem', () => {
-  it('keeps a client error status and its message', () => {
-    expect(toProblem(fastifyError({ statusCode: 409, code: 'CONFLICT', message: 'taken' }))).toEqual({
+  it('renders a service error with its own status, code and message', () => {
+    expect(toProblem(new ServiceError(422, 'IDEMPOTENCY_KEY_REUSED', 'key k was used') as unknown as FastifyError, 'req-1')).toEqual({
+      type: 'about:blank',
+      title: 'Unprocessable Entity',
+      status: 422,
+      detail: 'key k was used',
+      code: 'IDEMPOTENCY_KEY_REUSED',
+    });
+  });
+
+  it('keeps the status and message of another client error, under a generic code', () => {
+    expect(toProblem(fastifyError({ statusCode: 409, code: 'FST_SOMETHING', message: 'taken' }), 'req-1')).toEqual({
       type: 'about:blank',
       title: 'Conflict',
       status: 409,
       detail: 'taken',
-      code: 'CONFLICT',
+      code: 'BAD_REQUEST',
     });
   });
 
-  it.each(['22021', '22001', '22P05', '22003', '23514'])('answers 422 for data PostgreSQL refuses (%s)', (code) => {
-    expect(toProblem(postgresError(code))).toMatchObject({ status: 422, code: 'UNSTORABLE_VALUE' });
-  });
-
-  it.each(['ECONNREFUSED', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', '57P01', '57014', '08006', '53300'])(
-    'answers 503 when the database is unavailable (%s)',
-    (code) => {
-      expect(toProblem(Object.assign(new Error('x'), { code }) as FastifyError)).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
-    },
-  );
-
-  it('answers 500 for anything else and says nothing internal', () => {
-    const body = toProblem(fastifyError({ message: 'password=hunter2 at /srv/app/secret.ts:12' }));
+  it('answers 500 for anything else, says nothing internal, and names the request id', () => {
+    const body = toProblem(fastifyError({ message: 'password=hunter2 at /srv/app/secret.ts:12' }), 'req-42');
     expect(body).toEqual({
       type: 'about:blank',
       title: 'Internal Server Error',
       status: 500,
       detail: 'An unexpected error occurred; the log has the details under this request id',
       code: 'INTERNAL_ERROR',
+      request_id: 'req-42',
     });
     expect(JSON.stringify(body)).not.toContain('hunter2');
   });
 
   it('does not trust a thrown 5xx status to be safe to show', () => {
-    expect(toProblem(fastifyError({ statusCode: 502, message: 'upstream 10.0.0.7 refused' })).detail).not.toContain('10.0.0.7');
+    expect(toProblem(fastifyError({ statusCode: 502, message: 'upstream 10.0.0.7 refused' }), 'req-1').detail).not.toContain('10.0.0.7');
+  });
+});
+
+describe('translateDatabaseError', () => {
+  it.each(['22021', '22001', '22P05', '22003', '23514'])('answers 422 for data PostgreSQL refuses (%s)', (code) => {
+    expect(translateDatabaseError(postgresError(code), 'write')).toMatchObject({ statusCode: 422, code: 'UNSTORABLE_VALUE' });
+  });
+
+  it.each(['ECONNREFUSED', 'CONNECT_TIMEOUT', '53300', '57P03', '57014', '40P01', '40001'])(
+    'answers 503 DATABASE_UNAVAILABLE when the work was not done (%s), for reads and writes',
+    (code) => {
+      for (const work of ['read', 'write'] as const) {
+        expect(translateDatabaseError(Object.assign(new Error('x'), { code }), work)).toMatchObject({ statusCode: 503, code: 'DATABASE_UNAVAILABLE' });
+      }
+    },
+  );
+
+  it.each(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'ECONNRESET', '57P01', '08006', '40003'])(
+    'answers a write whose connection was lost (%s) with OUTCOME_UNKNOWN, a read with DATABASE_UNAVAILABLE',
+    (code) => {
+      const lost = Object.assign(new Error('x'), { code });
+      expect(translateDatabaseError(lost, 'write')).toMatchObject({ statusCode: 503, code: 'OUTCOME_UNKNOWN' });
+      expect(translateDatabaseError(lost, 'read')).toMatchObject({ statusCode: 503, code: 'DATABASE_UNAVAILABLE' });
+    },
+  );
+
+  it('leaves a bug a bug (a 500)', () => {
+    const bug = new TypeError('x is undefined');
+    expect(translateDatabaseError(bug, 'read')).toBe(bug);
   });
 });
 
 describe('the error handler', () => {
-  it('logs the cause of a 500 with the request id and sends a problem without it', async () => {
+  it('logs the cause of a 500 under the request id, and sends a problem that names the id but not the cause', async () => {
     const lines: Record<string, unknown>[] = [];
     const app = Fastify({
       logger: { level: 'info', stream: { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) } },
@@ -65,6 +96,7 @@ describe('the error handler', () => {
     expect(response.body).not.toContain('secret internal detail');
     const logged = lines.find((line) => line['msg'] === 'request failed');
     expect(logged).toMatchObject({ level: 50, reqId: expect.any(String) });
+    expect(response.json()).toMatchObject({ status: 500, code: 'INTERNAL_ERROR', request_id: logged!['reqId'] });
     expect(JSON.stringify(logged)).toContain('secret internal detail');
     await app.close();
   });
