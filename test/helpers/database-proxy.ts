@@ -15,6 +15,9 @@ export class DatabaseProxy {
   private readonly held: (() => void)[] = [];
   private readonly counts = { client: new Map<string, number>(), server: new Map<string, number>() };
   private readonly waiters: { check: () => boolean; resolve: () => void }[] = [];
+  private cutAt: number | undefined;
+  private inFlight = 0;
+  private peak = 0;
 
   private constructor(
     private readonly listener: Server,
@@ -66,9 +69,31 @@ export class DatabaseProxy {
     for (const deliver of this.held.splice(0)) deliver();
   }
 
+  /**
+   * The `nth` query the service sends from now on (counting Execute and simple Query messages)
+   * never reaches PostgreSQL: every connection is cut instead, as when the server goes away.
+   */
+  cutAtQuery(nth: number): void {
+    this.cutAt = this.count('client', 'E') + this.count('client', 'Q') + nth;
+  }
+
+  /** The most queries sent and not yet answered at one time since the last call (pipelined ones included). */
+  takePeakInFlight(): number {
+    const peak = this.peak;
+    this.peak = this.inFlight;
+    return peak;
+  }
+
+  /** Back to a plain proxy: held results delivered, no cut armed. */
+  reset(): void {
+    this.cutAt = undefined;
+    this.releaseResults();
+  }
+
   /** Cuts every open connection, both ways, dropping held answers: the service sees its connections die. */
   cutConnections(): void {
     this.held.length = 0;
+    this.holding = 'no';
     for (const { client, server } of this.connections) {
       client.destroy();
       server.destroy();
@@ -87,12 +112,27 @@ export class DatabaseProxy {
     this.connections.add(pair);
     const clientMessages = new MessageCounter((type) => this.seen('client', type), true);
     const serverMessages = new MessageCounter((type) => this.seen('server', type), false);
+    let awaitingAnswers = 0;
     client.on('data', (chunk: Buffer) => {
-      clientMessages.feed(chunk);
+      const types = clientMessages.feed(chunk);
+      const queries = this.count('client', 'E') + this.count('client', 'Q');
+      if (this.cutAt !== undefined && queries >= this.cutAt) {
+        this.cutAt = undefined;
+        this.cutConnections();
+        return;
+      }
+      const requests = types.filter((type) => type === 'S' || type === 'Q').length;
+      awaitingAnswers += requests;
+      this.inFlight += requests;
+      this.peak = Math.max(this.peak, this.inFlight);
       server.write(chunk);
     });
     server.on('data', (chunk: Buffer) => {
       const types = serverMessages.feed(chunk);
+      // ReadyForQuery ends an answer (and the login, which no request preceded).
+      const answered = Math.min(awaitingAnswers, types.filter((type) => type === 'Z').length);
+      awaitingAnswers -= answered;
+      this.inFlight -= answered;
       if (this.holding === 'from-next-result' && (types.includes('C') || types.includes('E'))) this.holding = 'yes';
       const deliver = () => {
         if (!client.destroyed) client.write(chunk);
@@ -101,7 +141,9 @@ export class DatabaseProxy {
       else deliver();
     });
     const close = () => {
-      this.connections.delete(pair);
+      if (!this.connections.delete(pair)) return;
+      this.inFlight -= awaitingAnswers;
+      awaitingAnswers = 0;
       client.destroy();
       server.destroy();
     };

@@ -85,3 +85,33 @@ describe('POST /items with an Idempotency-Key', () => {
     expect(response.json().errors).toEqual([{ in: 'headers', field: 'idempotency-key', message: expect.any(String) }]);
   });
 });
+
+describe('Idempotency-Key with API keys', () => {
+  it('belongs to the caller: another API key sending the same key and body creates its own item', async () => {
+    const keyed = await buildTestApp(database.url, { API_KEYS: 'key-of-alice,key-of-bob' });
+    try {
+      const as = (apiKey: string) =>
+        keyed.inject({
+          method: 'POST',
+          url: '/items',
+          payload: { name: 'same order' },
+          headers: { authorization: `Bearer ${apiKey}`, 'idempotency-key': 'order-shared' },
+        });
+      const alice = await as('key-of-alice');
+      const bob = await as('key-of-bob');
+      const aliceAgain = await as('key-of-alice');
+      expect([alice.statusCode, bob.statusCode, aliceAgain.statusCode]).toEqual([201, 201, 201]);
+      expect(bob.headers['idempotent-replayed']).toBeUndefined();
+      expect(bob.json<{ id: number }>().id).not.toBe(alice.json<{ id: number }>().id);
+      expect(aliceAgain.headers['idempotent-replayed']).toBe('true');
+      expect(aliceAgain.json()).toEqual(alice.json());
+      expect(await countNamed('same order')).toBe(2);
+      // The owner is stored as a fingerprint, never as the key itself.
+      const owners = await sql<{ owner: string }[]>`SELECT owner FROM idempotency_keys WHERE key = 'order-shared' ORDER BY owner`;
+      expect(owners).toHaveLength(2);
+      for (const { owner } of owners) expect(owner).toMatch(/^[0-9a-f]{32}$/);
+    } finally {
+      await keyed.close();
+    }
+  });
+});
