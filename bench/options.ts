@@ -7,6 +7,8 @@ export const SCENARIO_KINDS = ['get', 'post-hey', 'post-wrk', 'pgbench', 'overlo
 export type ScenarioKind = (typeof SCENARIO_KINDS)[number];
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The project's copy of the seed's FastAPI service, with the script that installs its packages. */
+export const DEFAULT_PEER_DIR = path.join(REPO_ROOT, 'bench', 'fastapi-seed');
 
 export interface Options {
   /** Our server, already running (origin); otherwise the bench builds and starts it. */
@@ -60,7 +62,7 @@ Servers (default: the bench starts both, each on its own database)
   --log-level LEVEL       our LOG_LEVEL (default info: the production default, access log on)
   --no-build              run dist/ as it is (default: npm run build into a private snapshot,
                           so that a rebuild of dist/ during the run cannot change what is measured)
-  --peer-dir DIR          the reference's source (default ../shared/reference/fastapi-seed)
+  --peer-dir DIR          the reference's source (default bench/fastapi-seed)
   --url URL               measure our server already running at URL instead of starting one
   --peer-url URL          the same for the reference (implies --compare)
   --db URL, --peer-db URL their databases (to pin table sizes, count commits, run pgbench)
@@ -121,7 +123,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       workers: { type: 'string', default: '2' },
       'log-level': { type: 'string', default: 'info' },
       'no-build': { type: 'boolean', default: false },
-      'peer-dir': { type: 'string', default: path.resolve(REPO_ROOT, '..', 'shared', 'reference', 'fastapi-seed') },
+      'peer-dir': { type: 'string', default: DEFAULT_PEER_DIR },
       connections: { type: 'string', default: '100' },
       'overload-connections': { type: 'string', default: '1000' },
       threads: { type: 'string', default: '2' },
