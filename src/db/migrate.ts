@@ -1,135 +1,118 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
+import { MigrationError } from './migrations-error.js';
+import { MIGRATIONS_DIR, readMigrations, type Migration } from './migrations-files.js';
+import { historyEntries, type HistoryEntry } from './migrations-history.js';
+import { ADVISORY_LOCK_KEY, JOURNAL_SETUP, forgetApplied, readJournal, recordApplied } from './migrations-journal.js';
+import { assertJournalMatchesFiles, reconcile, resolveName, rollbackPlan, upgradePlan, type Ledger } from './migrations-plan.js';
+import { upgradeScript } from './migrations-script.js';
 
 /**
  * Applies and reverts the SQL migrations that drizzle-kit generates into `migrations/`.
  *
  * Written here rather than taken from drizzle-orm's `migrate()` because that one takes no lock
- * (concurrent instances collide) and has no down migrations. It keeps drizzle's own journal table,
- * so `drizzle-kit migrate` and this migrator agree on what is applied.
+ * (concurrent instances collide), has no down migrations, and never compares the stored hashes
+ * with the files. It keeps drizzle's own journal table, so `drizzle-kit migrate` and this migrator
+ * agree on what is applied. Every command holds the advisory lock for its whole run; each
+ * migration is applied or reverted in its own transaction, together with its journal row.
  */
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+export { MIGRATIONS_DIR, readMigrations } from './migrations-files.js';
 
-const JOURNAL_TABLE = 'drizzle.__drizzle_migrations';
-const STATEMENT_BREAKPOINT = '--> statement-breakpoint';
-/** An arbitrary constant that identifies this service's migration lock among advisory locks. */
-const ADVISORY_LOCK_KEY = 7_239_001;
-
-export interface Migration {
-  tag: string;
-  /** drizzle-kit's timestamp for the migration: the journal orders by it. */
-  createdAt: number;
-  hash: string;
-  up: string[];
-  down: string[];
+export interface UpgradeOptions {
+  dir?: string;
+  /** Stop after this migration (a tag or its number); default: the newest. */
+  to?: string;
 }
 
-export interface MigrationStatus {
-  applied: string[];
-  pending: string[];
+export interface RollbackOptions {
+  dir?: string;
+  /** Revert this many of the newest applied migrations (default 1). */
+  steps?: number;
+  /** Revert until this migration (a tag or its number) is the newest applied. */
+  to?: string;
 }
 
-interface JournalFile {
-  entries: { tag: string; when: number }[];
-}
-
-export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
-  const journal = JSON.parse(await readFile(path.join(dir, 'meta', '_journal.json'), 'utf8')) as JournalFile;
-  return Promise.all(
-    journal.entries.map(async ({ tag, when }) => {
-      const up = await readFile(path.join(dir, `${tag}.sql`), 'utf8');
-      const down = await readFile(path.join(dir, 'down', `${tag}.sql`), 'utf8').catch(() => {
-        throw new Error(`Migration ${tag} has no down script at migrations/down/${tag}.sql`);
-      });
-      return {
-        tag,
-        createdAt: when,
-        hash: createHash('sha256').update(up).digest('hex'),
-        up: splitStatements(up),
-        down: splitStatements(down),
-      };
-    }),
-  );
-}
-
-function splitStatements(script: string): string[] {
-  return script
-    .split(STATEMENT_BREAKPOINT)
-    .map((statement) => statement.trim())
-    .filter((statement) => statement.replace(/^--.*$/gm, '').trim() !== '');
-}
-
-/** Applies every pending migration, each in its own transaction. Returns the tags it applied. */
-export async function migrateUp(databaseUrl: string, dir = MIGRATIONS_DIR): Promise<string[]> {
+/** Applies pending migrations in order, up to `to`. Returns the tags it applied. */
+export async function migrateUp(databaseUrl: string, { dir = MIGRATIONS_DIR, to }: UpgradeOptions = {}): Promise<string[]> {
   const migrations = await readMigrations(dir);
+  const toIndex = to === undefined ? undefined : resolveName(migrations, to);
   return withMigrationLock(databaseUrl, async (sql) => {
-    const appliedHashes = new Set((await readJournal(sql)).map((row) => row.hash));
-    const pending = migrations.filter((migration) => !appliedHashes.has(migration.hash));
+    const pending = upgradePlan(await checkedLedger(sql, migrations, dir), toIndex);
+    if (pending.length === 0) return [];
+    for (const statement of JOURNAL_SETUP) await sql.unsafe(statement);
+    const applied: string[] = [];
     for (const migration of pending) {
-      await sql.begin(async (transaction) => {
-        for (const statement of migration.up) await transaction.unsafe(statement);
-        await transaction.unsafe(`INSERT INTO ${JOURNAL_TABLE} (hash, created_at) VALUES ($1, $2)`, [
-          migration.hash,
-          migration.createdAt,
-        ]);
-      });
+      await runInTransaction(sql, migration, 'applying', [...migration.up, recordApplied(migration)], applied);
+      applied.push(migration.tag);
     }
-    return pending.map((migration) => migration.tag);
+    return applied;
   });
 }
 
-/** Reverts the newest applied migration with its down script. Returns its tag, or undefined if none. */
-export async function migrateDown(databaseUrl: string, dir = MIGRATIONS_DIR): Promise<string | undefined> {
+/** Reverts applied migrations with their down files, newest first. Returns the tags it reverted. */
+export async function rollback(databaseUrl: string, { dir = MIGRATIONS_DIR, steps, to }: RollbackOptions = {}): Promise<string[]> {
   const migrations = await readMigrations(dir);
+  const toIndex = to === undefined ? undefined : resolveName(migrations, to);
   return withMigrationLock(databaseUrl, async (sql) => {
-    const newest = (await readJournal(sql)).at(-1);
-    if (!newest) return undefined;
-    const migration = migrations.find((candidate) => candidate.hash === newest.hash);
-    if (!migration) {
-      throw new Error(`The newest applied migration (hash ${newest.hash}) is not in ${dir}: cannot roll it back`);
+    const revert = rollbackPlan(await checkedLedger(sql, migrations, dir), { steps, toIndex });
+    const reverted: string[] = [];
+    for (const { migration, applied } of revert) {
+      await runInTransaction(sql, migration, 'rolling back', [...migration.down, forgetApplied(applied)], reverted);
+      reverted.push(migration.tag);
     }
+    return reverted;
+  });
+}
+
+/** Every migration, applied or pending, with when it was applied. Changes nothing. */
+export async function migrationHistory(databaseUrl: string, dir = MIGRATIONS_DIR): Promise<HistoryEntry[]> {
+  const migrations = await readMigrations(dir);
+  return withMigrationLock(databaseUrl, async (sql) => historyEntries(reconcile(migrations, await readJournal(sql))));
+}
+
+/**
+ * The script `migrateUp` would run now, for `psql -v ON_ERROR_STOP=1 -f`. Reads the journal to know
+ * what is pending, and changes nothing; refuses what `migrateUp` refuses.
+ */
+export async function migrationScript(databaseUrl: string, { dir = MIGRATIONS_DIR, to }: UpgradeOptions = {}): Promise<string> {
+  const migrations = await readMigrations(dir);
+  const toIndex = to === undefined ? undefined : resolveName(migrations, to);
+  return withMigrationLock(databaseUrl, async (sql) => upgradeScript(upgradePlan(await checkedLedger(sql, migrations, dir), toIndex)));
+}
+
+async function checkedLedger(sql: postgres.Sql, migrations: Migration[], dir: string): Promise<Ledger> {
+  const ledger = reconcile(migrations, await readJournal(sql));
+  assertJournalMatchesFiles(ledger, dir);
+  return ledger;
+}
+
+async function runInTransaction(sql: postgres.Sql, migration: Migration, action: string, statements: string[], done: string[]): Promise<void> {
+  try {
     await sql.begin(async (transaction) => {
-      for (const statement of migration.down) await transaction.unsafe(statement);
-      await transaction.unsafe(`DELETE FROM ${JOURNAL_TABLE} WHERE id = $1`, [newest.id]);
+      // The simple protocol: a hand-written down file may hold several statements in one chunk.
+      for (const statement of statements) await transaction.unsafe(statement).simple();
     });
-    return migration.tag;
-  });
-}
-
-export async function migrationStatus(databaseUrl: string, dir = MIGRATIONS_DIR): Promise<MigrationStatus> {
-  const migrations = await readMigrations(dir);
-  return withMigrationLock(databaseUrl, async (sql) => {
-    const appliedHashes = new Set((await readJournal(sql)).map((row) => row.hash));
-    return {
-      applied: migrations.filter((migration) => appliedHashes.has(migration.hash)).map((migration) => migration.tag),
-      pending: migrations.filter((migration) => !appliedHashes.has(migration.hash)).map((migration) => migration.tag),
-    };
-  });
+  } catch (error) {
+    const before = done.length > 0 ? ` (done before it: ${done.join(', ')})` : '';
+    throw new MigrationError(`${migration.tag} failed while ${action} and was rolled back whole${before}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }
 
 /**
  * Runs `work` on one dedicated connection that holds a session advisory lock, so that several
- * instances migrating at once take turns instead of colliding.
+ * instances migrating at once take turns instead of colliding, and readers see no half-done run.
  */
 async function withMigrationLock<T>(databaseUrl: string, work: (sql: postgres.Sql) => Promise<T>): Promise<T> {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
-    await sql`SELECT pg_advisory_lock(${ADVISORY_LOCK_KEY})`;
-    await sql.unsafe(`CREATE SCHEMA IF NOT EXISTS drizzle`);
-    await sql.unsafe(
-      `CREATE TABLE IF NOT EXISTS ${JOURNAL_TABLE} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`,
-    );
+    await sql`SELECT pg_advisory_lock(${ADVISORY_LOCK_KEY})`.catch((error: Error) => {
+      throw new MigrationError(`Cannot connect to the database (for the migration lock): ${error.message}`, { cause: error });
+    });
     return await work(sql);
   } finally {
     // Closing the connection releases the session lock as well.
     await sql.end({ timeout: 5 });
   }
-}
-
-async function readJournal(sql: postgres.Sql): Promise<{ id: number; hash: string }[]> {
-  return sql.unsafe<{ id: number; hash: string }[]>(`SELECT id, hash FROM ${JOURNAL_TABLE} ORDER BY created_at, id`);
 }
