@@ -44,14 +44,17 @@ interface JournalFile {
   entries: { idx: number; tag: string; when: number }[];
 }
 
-/** A migrations folder in the temp folder: the base migrations (with drizzle-kit's snapshots), then `extra`. */
-async function migrationsFolder(extra: { tag: string; up: string; down: string }[] = []): Promise<string> {
+/**
+ * A migrations folder in the temp folder: the base migrations (with drizzle-kit's snapshots), or
+ * every committed one, then `extra`.
+ */
+async function migrationsFolder(extra: { tag: string; up: string; down: string }[] = [], { committed: copyAll = false } = {}): Promise<string> {
   const folder = await mkdtemp(path.join(tmpdir(), 'migrations-'));
   folders.push(folder);
   await mkdir(path.join(folder, 'down'));
   await mkdir(path.join(folder, 'meta'));
   const committed = JSON.parse(await readFile(path.join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as JournalFile;
-  const journal = { ...committed, entries: committed.entries.filter((entry) => BASE_TAGS.includes(entry.tag)) };
+  const journal = { ...committed, entries: committed.entries.filter((entry) => copyAll || BASE_TAGS.includes(entry.tag)) };
   for (const { tag } of journal.entries) {
     const snapshot = `${tag.split('_')[0]}_snapshot.json`;
     for (const file of [`${tag}.sql`, path.join('down', `${tag}.sql`), path.join('meta', snapshot)]) {
@@ -163,8 +166,11 @@ describe('the committed migrations', () => {
 
 describe('npm run db:generate', () => {
   it('creates the down file beside a new migration, and db:migrate refuses the migration until it is written', async () => {
-    const folder = await migrationsFolder();
+    // Generated against every committed migration, as a developer would: the new one comes next.
+    const folder = await migrationsFolder([], { committed: true });
     const committedDowns = await readdir(path.join(folder, 'down'));
+    const committedTags = committedDowns.map((file) => file.replace(/\.sql$/, ''));
+    const tag = `${String(committedDowns.length).padStart(4, '0')}_notes`;
     const { stdout } = await run(
       'node_modules/.bin/tsx',
       [
@@ -174,13 +180,13 @@ describe('npm run db:generate', () => {
       ],
       { env: { ...process.env, NO_COLOR: '1' } },
     );
-    const downFile = path.join(folder, 'down', '0002_notes.sql');
+    const downFile = path.join(folder, 'down', `${tag}.sql`);
     expect(stdout).toContain(`Created ${downFile}: write the SQL that reverses the migration there before db:migrate applies it.\n`);
-    expect(await readFile(path.join(folder, '0002_notes.sql'), 'utf8')).toContain('CREATE TABLE "notes"');
-    expect(await readdir(path.join(folder, 'down'))).toEqual([...committedDowns, '0002_notes.sql']);
+    expect(await readFile(path.join(folder, `${tag}.sql`), 'utf8')).toContain('CREATE TABLE "notes"');
+    expect(await readdir(path.join(folder, 'down'))).toEqual([...committedDowns, `${tag}.sql`]);
     expect(await readFile(downFile, 'utf8')).toBe(
-      '-- DOWN MIGRATION NOT WRITTEN. Write below the SQL that reverses 0002_notes.sql, then delete\n' +
-        '-- these two lines: db:migrate refuses to apply 0002_notes while they are here.\n',
+      `-- DOWN MIGRATION NOT WRITTEN. Write below the SQL that reverses ${tag}.sql, then delete\n` +
+        `-- these two lines: db:migrate refuses to apply ${tag} while they are here.\n`,
     );
     for (const tag of committedDowns) {
       expect(await readFile(path.join(folder, 'down', tag), 'utf8')).toBe(await readFile(path.join(MIGRATIONS_DIR, 'down', tag), 'utf8'));
@@ -192,18 +198,19 @@ describe('npm run db:generate', () => {
       stdout: '',
       stderr:
         'Refusing to apply a migration without a written down file:\n' +
-        `${downFile} is not written yet: write the SQL that reverses 0002_notes.sql and delete its "DOWN MIGRATION NOT WRITTEN" header\n` +
+        `${downFile} is not written yet: write the SQL that reverses ${tag}.sql and delete its "DOWN MIGRATION NOT WRITTEN" header\n` +
         'Nothing was changed.\n',
     });
     expect(await journal(url)).toBeNull();
     expect(await tables(url)).toEqual([]);
 
     // The migrations before it are not held back.
-    expect(await migrateUp(url, { dir: folder, to: '0001' })).toEqual(ALL_TAGS.slice(0, 2));
+    const previous = committedTags.at(-1)!;
+    expect(await migrateUp(url, { dir: folder, to: previous })).toEqual(committedTags);
     await writeFile(downFile, 'DROP TABLE "notes";\n');
-    expect(await migrateUp(url, { dir: folder })).toEqual(['0002_notes']);
+    expect(await migrateUp(url, { dir: folder })).toEqual([tag]);
     expect(await tables(url)).toEqual(['idempotency_keys', 'items', 'notes']);
-    expect(await rollback(url, { dir: folder })).toEqual(['0002_notes']);
+    expect(await rollback(url, { dir: folder })).toEqual([tag]);
     expect(await tables(url)).toEqual(['idempotency_keys', 'items']);
   });
 });
@@ -398,7 +405,7 @@ describe('npm run db:history', () => {
     const url = await emptyDatabase();
     const folder = await migrationsFolder(EXTRA_MIGRATIONS);
     const client = postgres(url, { max: 1, onnotice: () => {} });
-    await drizzleMigrate(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
+    await drizzleMigrate(drizzle(client), { migrationsFolder: await migrationsFolder() });
     await client.end();
 
     expect(await migrateUp(url, { dir: folder })).toEqual(['0002_notes', '0003_note_author']);
