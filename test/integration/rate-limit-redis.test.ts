@@ -59,7 +59,7 @@ async function appOn(redisUrl: string, env: Record<string, string> = {}): Promis
     ...loadConfig({ DATABASE_URL: database.url, REDIS_URL: redisUrl, MAX_EVENT_LOOP_DELAY_MS: '0', ...env }),
     databaseUrl: database.url,
   };
-  const app = await buildApp(config, { logger: createLogger({ level: 'warn', destination }) });
+  const app = await buildApp(config, { logger: createLogger({ level: 'info', destination }) });
   apps.push(app);
   return { app, lines };
 }

@@ -130,7 +130,7 @@ describe('the client a request is counted against', () => {
     expect(statuses).toEqual([200, 200, 200, 429, 429, 429]);
   });
 
-  for (const trustProxy of ['127.0.0.1', 'loopback', '1']) {
+  for (const trustProxy of ['127.0.0.1', 'loopback', '10.0.0.0/8, 127.0.0.0/8']) {
     it(`is the forwarded client behind a trusted proxy (TRUST_PROXY=${trustProxy}): two clients, two buckets`, async () => {
       const { baseUrl, agent } = await listening({ RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: trustProxy });
       const send = async (forwarded: string) => (await get(agent, `${baseUrl}/items?limit=1`, { 'x-forwarded-for': forwarded })).status;
