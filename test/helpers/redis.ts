@@ -17,10 +17,12 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     private readonly dataDir: string,
+    private readonly extraArgs: string[],
   ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), await mkdtemp(path.join(tmpdir(), 'fastify-sqlasync-redis-')));
+  /** `extraArgs`: more redis-server options, such as `--requirepass SECRET`. */
+  static async start(extraArgs: string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), await mkdtemp(path.join(tmpdir(), 'fastify-sqlasync-redis-')), extraArgs);
     await server.restart();
     return server;
   }
@@ -42,7 +44,7 @@ export class RedisServer {
     if (this.running) throw new Error('redis-server is running already');
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dataDir, '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dataDir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';

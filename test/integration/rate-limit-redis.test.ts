@@ -119,6 +119,23 @@ describe('REDIS_URL', () => {
     expect(warningsAbout(lines, 'rate limit enforced again')).toHaveLength(1);
   });
 
+  it('never logs the password in REDIS_URL', async () => {
+    const guarded = await RedisServer.start(['--requirepass', 'the-right-secret']);
+    try {
+      const wrong = await appOn(`redis://:a-wrong-secret@127.0.0.1:${guarded.port}`, { RATE_LIMIT_PER_MINUTE: '1' });
+      expect([await get(wrong.app), await get(wrong.app)]).toEqual([200, 200]);
+      expect(warningsAbout(wrong.lines, 'rate limit not enforced')[0]).toMatchObject({ reason: expect.stringContaining('WRONGPASS') });
+      const right = await appOn(`redis://:the-right-secret@127.0.0.1:${guarded.port}`, { RATE_LIMIT_PER_MINUTE: '1' });
+      expect([await get(right.app), await get(right.app)]).toEqual([200, 429]);
+      const logged = JSON.stringify([...wrong.lines, ...right.lines]);
+      expect(logged).not.toContain('a-wrong-secret');
+      expect(logged).not.toContain('the-right-secret');
+    } finally {
+      await Promise.all(apps.splice(0).map((app) => app.close()));
+      await guarded.remove();
+    }
+  });
+
   it('fails open when Redis hangs, after the command timeout, not the request timeout', async () => {
     const { app } = await appOn(redis.url, { RATE_LIMIT_PER_MINUTE: '1' });
     expect([await get(app), await get(app)]).toEqual([200, 429]);

@@ -96,7 +96,7 @@ describe('over the limit', () => {
     });
   });
 
-  it('never limits nor counts the probes and the metrics scrape', async () => {
+  it('never limits nor counts the probes, the metrics scrape and unmatched paths', async () => {
     const app = await appWith({ RATE_LIMIT_PER_MINUTE: '2' });
     for (const url of ['/healthz', '/readyz', '/metrics', '/healthz?verbose=1']) {
       for (let index = 0; index < 5; index++) {
@@ -105,7 +105,13 @@ describe('over the limit', () => {
         expect(response.headers['x-ratelimit-limit'], url).toBeUndefined();
       }
     }
-    // The 20 exempt requests took nothing from the client's allowance.
+    // Paths no route matches are answered 404, uncounted too.
+    for (let index = 0; index < 3; index++) {
+      const response = await app.inject({ method: 'GET', url: '/nothing-here' });
+      expect(response.statusCode).toBe(404);
+      expect(response.headers['x-ratelimit-limit']).toBeUndefined();
+    }
+    // The 23 requests above took nothing from the client's allowance.
     const statuses = [];
     for (let index = 0; index < 3; index++) statuses.push((await app.inject({ method: 'GET', url: '/items?limit=1' })).statusCode);
     expect(statuses).toEqual([200, 200, 429]);
