@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import { strictJsonParser } from './http/json-body.js';
 import { loadShedding } from './http/load-shedding.js';
 import { metrics } from './http/metrics.js';
 import { pressure } from './http/pressure.js';
+import { rateLimit } from './http/rate-limit.js';
 import { requestIdHeader, requestIdOf } from './http/request-id.js';
 import { security } from './http/security.js';
 import { validatorCompiler } from './http/validation.js';
@@ -30,6 +32,8 @@ export interface AppOptions {
   logger?: Logger;
   /** What GET /metrics serves; a worker asks its supervisor for every worker's metrics. */
   collectMetrics?: () => Promise<string>;
+  /** Where the workers of an instance count for the rate limit together (REDIS_URL wins); default: this process. */
+  rateLimitStore?: FastifyRateLimitStoreCtor;
 }
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -39,13 +43,15 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
  * port 0. Every plugin and route is registered here, explicitly, so a reader can follow a request
  * from here to its SQL.
  */
-export async function buildApp(config: AppConfig, { logger, collectMetrics = localMetrics }: AppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(config: AppConfig, { logger, collectMetrics = localMetrics, rateLimitStore }: AppOptions = {}): Promise<FastifyInstance> {
   const loggerInstance: FastifyBaseLogger = logger ?? createLogger({ level: config.logLevel });
   const app = Fastify({
     loggerInstance,
     logController: new AccessLog({ requestIdLogLabel: 'requestId' }),
     genReqId: requestIdOf,
     requestIdHeader: false,
+    // X-Forwarded-For is believed only from the proxies TRUST_PROXY names (by default, from none).
+    trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimit,
     // Timeouts are set, not inherited: a client that trickles its request is cut off.
     requestTimeout: 30_000,
@@ -79,7 +85,13 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
 
   await app.register(errorHandling);
   await app.register(requestIdHeader);
-  await app.register(security, { corsOrigins: config.corsOrigins, apiKeys: config.apiKeys, rateLimitPerMinute: config.rateLimitPerMinute });
+  await app.register(security, { corsOrigins: config.corsOrigins, apiKeys: config.apiKeys });
+  await app.register(rateLimit, {
+    perMinute: config.rateLimitPerMinute,
+    redisUrl: config.redisUrl,
+    workersStore: rateLimitStore,
+    exempt: ['/healthz', '/readyz', '/metrics'],
+  });
   await app.register(pressure, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, maxRssBytes: config.maxRssMb * 1024 * 1024 });
   await app.register(drain);
   await app.register(loadShedding, { maxInFlight: config.maxInFlight, exempt: ['/healthz', '/readyz', '/metrics'] });

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { envSchema } from 'env-schema';
 import { Type, type Static } from 'typebox';
@@ -27,6 +28,8 @@ const ConfigSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   API_KEYS: Type.String({ default: '' }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({ default: 0, minimum: 0 }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  TRUST_PROXY: Type.String({ default: '' }),
   MIGRATE_ON_START: Type.Optional(Type.Boolean()),
   WEB_CONCURRENCY: Type.Integer({ default: availableParallelism(), minimum: 1, maximum: 256 }),
   WORKER_TIMEOUT: Type.Number({ default: 30, exclusiveMinimum: 0 }),
@@ -68,8 +71,12 @@ export interface Config {
   corsOrigins: string[];
   /** Bearer keys required for writes; empty: writes need none. */
   apiKeys: string[];
-  /** Requests per minute per client address and worker (0: unlimited). */
+  /** Requests per minute per client (0: unlimited), counted for all workers (by the supervisor, or in Redis). */
   rateLimitPerMinute: number;
+  /** Where every instance counts its clients' requests; absent: each instance counts its own. */
+  redisUrl: string | undefined;
+  /** Whose X-Forwarded-For to believe: Fastify's `trustProxy` (proxy addresses and CIDRs); false: nobody's. */
+  trustProxy: TrustProxy;
   /** Run pending migrations before serving: on by default for the embedded database only. */
   migrateOnStart: boolean;
   workers: number;
@@ -127,6 +134,8 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
     corsOrigins: list(parsed.CORS_ORIGINS),
     apiKeys: list(parsed.API_KEYS),
     rateLimitPerMinute: parsed.RATE_LIMIT_PER_MINUTE,
+    redisUrl: parsed.REDIS_URL,
+    trustProxy: trustProxy(parsed.TRUST_PROXY),
     migrateOnStart: parsed.MIGRATE_ON_START ?? parsed.DATABASE_URL === undefined,
     workers: parsed.WEB_CONCURRENCY,
     workerTimeoutMs: Math.round(parsed.WORKER_TIMEOUT * 1000),
@@ -135,6 +144,39 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
     maxRequestsJitter: parsed.MAX_REQUESTS_JITTER,
     singleProcess: parsed.SINGLE_PROCESS,
   });
+}
+
+/** The proxies whose X-Forwarded-For is believed; false: nobody's. */
+export type TrustProxy = false | string[];
+
+/** proxy-addr's names for address ranges, which Fastify accepts among the addresses. */
+const TRUST_PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY: the addresses and CIDRs of the proxies in front. Checked here, so that a typo
+ * stops the service at start instead of trusting nobody (or everybody).
+ */
+function trustProxy(value: string): TrustProxy {
+  if (/^\s*\d+\s*$/.test(value)) {
+    // Fastify (since 5.12) ignores hop counts: they trust any peer, so a client that reaches the
+    // service directly could forge X-Forwarded-For. Refused rather than silently trusting nobody.
+    throw new ConfigError(
+      'Invalid configuration: TRUST_PROXY takes the addresses or CIDRs of the proxies in front, not a hop count ' +
+        '(a hop count would believe X-Forwarded-For from any client that reaches the service directly)',
+    );
+  }
+  const entries = list(value);
+  for (const entry of entries) {
+    const [address = '', prefix, ...rest] = entry.split('/');
+    const version = isIP(address);
+    const prefixFits = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
+    if (TRUST_PROXY_RANGES.has(entry) || (version !== 0 && prefixFits && rest.length === 0)) continue;
+    throw new ConfigError(
+      `Invalid configuration: TRUST_PROXY must be a comma-separated list of addresses, CIDRs or ` +
+        `loopback/linklocal/uniquelocal; "${entry}" is none of these`,
+    );
+  }
+  return entries.length > 0 ? entries : false;
 }
 
 /** A comma-separated list, blanks dropped. */

@@ -30,6 +30,8 @@ export function createLogger({ level, destination, buffered = false }: LoggerOpt
         'headers.authorization',
         'databaseUrl',
         '*.databaseUrl',
+        'redisUrl',
+        '*.redisUrl',
         'password',
         '*.password',
       ],

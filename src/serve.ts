@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp } from './app.js';
+import { buildApp, type AppOptions } from './app.js';
 import type { Config } from './config.js';
 
 export interface Serving {
@@ -14,12 +14,14 @@ export interface ServeOptions {
   onResponse?: () => void;
   /** What GET /metrics serves (default: this process's metrics). */
   collectMetrics?: () => Promise<string>;
+  /** Where the rate limit counts with the other workers (default: this process). */
+  rateLimitStore?: AppOptions['rateLimitStore'];
 }
 
 /** Builds the app on a database that is ready (migrated) and listens: a worker's whole job. */
 export async function serve(config: Config & { databaseUrl: string }, logger: Logger, options: ServeOptions = {}): Promise<Serving> {
-  const { onResponse, collectMetrics } = options;
-  const app = await buildApp(config, { logger, ...(collectMetrics && { collectMetrics }) });
+  const { onResponse, collectMetrics, rateLimitStore } = options;
+  const app = await buildApp(config, { logger, rateLimitStore, ...(collectMetrics && { collectMetrics }) });
   if (onResponse) {
     app.addHook('onResponse', async () => onResponse());
   }

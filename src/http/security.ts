@@ -1,10 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fastifyCors from '@fastify/cors';
-import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import helmet from 'helmet';
-import { ServiceError } from '../errors.js';
 import { problem, sendProblem } from './problem.js';
 
 declare module 'fastify' {
@@ -22,13 +20,11 @@ export interface SecurityOptions {
   corsOrigins: string[];
   /** Bearer keys that writes (POST, PATCH, DELETE) need; empty: writes are open. */
   apiKeys: string[];
-  /** Requests per minute per client address and worker; 0: no limit. */
-  rateLimitPerMinute: number;
 }
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** Security headers, CORS, API keys for writes and rate limiting, each off unless configured (but the headers). */
+/** Security headers, CORS and API keys for writes, each off unless configured (but the headers). Rate limiting: rate-limit.ts. */
 export const security = fastifyPlugin(async function security(app: FastifyInstance, options: SecurityOptions) {
   // Built once: @fastify/helmet would rebuild the middleware (and re-parse the policy) per request.
   const setSecurityHeaders = helmet({
@@ -43,16 +39,6 @@ export const security = fastifyPlugin(async function security(app: FastifyInstan
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
       allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id'],
       exposedHeaders: ['location', 'link', 'x-request-id', 'idempotent-replayed', 'retry-after'],
-    });
-  }
-
-  if (options.rateLimitPerMinute > 0) {
-    await app.register(fastifyRateLimit, {
-      max: options.rateLimitPerMinute,
-      timeWindow: 60_000,
-      allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
-      errorResponseBuilder: (_request, context) =>
-        new ServiceError(429, 'RATE_LIMITED', `Rate limit exceeded: ${context.max} requests per minute; retry in ${context.after}`),
     });
   }
 

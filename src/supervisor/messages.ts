@@ -1,4 +1,7 @@
-/** What the supervisor and its workers say to each other over the cluster's IPC channel. */
+/**
+ * What the supervisor and its workers say to each other over the cluster's IPC channel (and, apart,
+ * the rate limiter's counts: rate-limit-store.ts).
+ */
 
 export type WorkerMessage =
   /** The event loop is free: sent on a timer, so a blocked loop goes silent. */

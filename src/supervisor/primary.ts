@@ -5,6 +5,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.js';
 import { connectionBudgetProblem, type ConnectionBudget } from './connection-budget.js';
 import { heartbeatInterval, isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import { countRateLimitsForWorkers } from './rate-limit-store.js';
 
 /**
  * The supervisor: Gunicorn's master on node:cluster. It keeps `workers` processes serving,
@@ -62,6 +63,8 @@ export class Supervisor {
     this.log.info({ event: 'supervisor-started', workers: this.target }, 'supervisor started');
     const { workerTimeoutMs } = this.options.config;
     this.watchdog = setInterval(() => this.killHungWorkers(), heartbeatInterval(workerTimeoutMs));
+    // The workers' shared rate-limit count (idle unless they ask: a limit, and no Redis).
+    countRateLimitsForWorkers();
     for (let index = 0; index < this.target; index++) this.fork();
 
     process.on('SIGTERM', () => void this.stop('SIGTERM'));

@@ -4,6 +4,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.js';
 import { serve, type Serving } from '../serve.js';
 import { heartbeatInterval, isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import { SupervisorRateLimitStore } from './rate-limit-store.js';
 
 /**
  * A worker process: serves on the shared port until the supervisor says stop, beating a heartbeat
@@ -53,7 +54,7 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
   process.on('disconnect', () => void stop());
 
   try {
-    serving = await serve(config, logger, { onResponse, collectMetrics: askSupervisorForMetrics });
+    serving = await serve(config, logger, { onResponse, collectMetrics: askSupervisorForMetrics, rateLimitStore: SupervisorRateLimitStore });
   } catch (error) {
     logger.fatal({ err: error }, 'worker failed to start');
     send({ type: 'boot-error', message: error instanceof Error ? error.message : String(error) });

@@ -26,6 +26,8 @@ describe('loadConfig', () => {
       corsOrigins: [],
       apiKeys: [],
       rateLimitPerMinute: 0,
+      redisUrl: undefined,
+      trustProxy: false,
       migrateOnStart: true,
       workers: availableParallelism(),
       workerTimeoutMs: 30000,
@@ -58,6 +60,8 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://app.example.com, https://admin.example.com',
       API_KEYS: 'key-one,key-two',
       RATE_LIMIT_PER_MINUTE: '600',
+      REDIS_URL: 'rediss://:secret@cache:6380/2',
+      TRUST_PROXY: '10.0.0.0/8, 127.0.0.1, ::1, fd00::/8, loopback',
       MIGRATE_ON_START: 'true',
       WEB_CONCURRENCY: '3',
       WORKER_TIMEOUT: '1.5',
@@ -87,6 +91,8 @@ describe('loadConfig', () => {
       corsOrigins: ['https://app.example.com', 'https://admin.example.com'],
       apiKeys: ['key-one', 'key-two'],
       rateLimitPerMinute: 600,
+      redisUrl: 'rediss://:secret@cache:6380/2',
+      trustProxy: ['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8', 'loopback'],
       migrateOnStart: true,
       workers: 3,
       workerTimeoutMs: 1500,
@@ -100,6 +106,11 @@ describe('loadConfig', () => {
 
   it('does not migrate on start against an external database unless asked to', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://db/items' }).migrateOnStart).toBe(false);
+  });
+
+  it('never repeats REDIS_URL (its password) in an error', () => {
+    expect(() => loadConfig({ REDIS_URL: 'http://:hunter2-secret@cache:6379' })).toThrow(ConfigError);
+    expect(() => loadConfig({ REDIS_URL: 'http://:hunter2-secret@cache:6379' })).not.toThrow(/hunter2/);
   });
 
   it('treats an empty variable as unset', () => {
@@ -116,6 +127,13 @@ describe('loadConfig', () => {
     [{ MIGRATE_ON_START: 'maybe' }, 'MIGRATE_ON_START must be boolean'],
     [{ WEB_CONCURRENCY: '0' }, 'WEB_CONCURRENCY must be >= 1'],
     [{ WORKER_TIMEOUT: '0' }, 'WORKER_TIMEOUT must be > 0'],
+    [{ REDIS_URL: 'cache:6379' }, 'REDIS_URL must match pattern'],
+    [{ TRUST_PROXY: '1' }, 'TRUST_PROXY takes the addresses or CIDRs of the proxies in front, not a hop count'],
+    [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY must be a comma-separated list of addresses, CIDRs or loopback/linklocal/uniquelocal; "true" is none'],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, '"10.0.0.0/33" is none'],
+    [{ TRUST_PROXY: '127.0.0.1, nginx' }, '"nginx" is none'],
+    [{ TRUST_PROXY: '::1/129' }, '"::1/129" is none'],
+    [{ TRUST_PROXY: '10.0.0.0/8/8' }, '"10.0.0.0/8/8" is none'],
   ])('fails fast naming the variable for %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
