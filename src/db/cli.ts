@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
+import { formatError } from '../redact.js';
 import { migrateDown, migrateUp, migrationStatus } from './migrate.js';
 import { prepareDatabase } from './prepare.js';
 
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   if (!command || !['migrate', 'rollback', 'status'].includes(command)) throw new ConfigError(USAGE);
 
   const config = { ...loadConfig(), migrateOnStart: false };
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const database = await prepareDatabase(config, logger);
   try {
     if (command === 'migrate') {
@@ -37,6 +38,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(formatError(error));
   process.exit(1);
 });
