@@ -19,7 +19,7 @@ async function main(): Promise<void> {
 
   const config = { ...loadConfig(), migrateOnStart: false };
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
-  const database = await prepareDatabase(config, logger);
+  const database = await prepareDatabase(config, logger, { shareRunningServer: true });
   try {
     if (command === 'migrate') {
       const applied = await migrateUp(database.url);
