@@ -8,7 +8,7 @@ import { isAlive } from '../helpers/processes.js';
 import { ServiceProcess } from '../helpers/service-process.js';
 
 /**
- * `npm run db:status|db:migrate|db:rollback` on the embedded database: alone (they start the
+ * `npm run db:status|db:migrate|db:rollback` (and db:seed) on the embedded database: alone (they start the
  * server and stop it again), and while `npm start` holds it (they connect to that server and
  * leave it running).
  */
@@ -70,6 +70,11 @@ describe('the db commands on the embedded database', () => {
     expect(printed((await cli('status')).stdout)).toBe('applied  0000_create_items\npending  0001_idempotency_keys');
     expect((await cli('migrate')).stdout).toContain('"applied":["0001_idempotency_keys"]');
     expect(printed((await cli('status')).stdout)).toBe('applied  0000_create_items\napplied  0001_idempotency_keys');
+    const seeded = await runEntryPoint('src/db/seed.ts', ['1000'], env);
+    expect(seeded.code).toBe(0);
+    expect(seeded.stdout).toContain('"inserted":1000');
+    const page = (await (await fetch(`${baseUrl}/items?limit=1000`)).json()) as unknown[];
+    expect(page).toHaveLength(1000);
 
     expect(await postmasterPid()).toBe(server);
     expect(isAlive(server)).toBe(true);
