@@ -49,7 +49,8 @@ async function main(): Promise<void> {
   if (positionals.length !== 1 || !Number.isInteger(count) || count < 1 || count > MAX_COUNT) throw new ConfigError(USAGE);
 
   const config = loadConfig();
-  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  // Logs to stderr, the result to stdout (as the migration commands do).
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, fd: 2 });
   const database = await prepareDatabase(config, logger, { shareRunningServer: true });
   const sql = postgres(database.url, { max: 1, onnotice: () => {} });
   try {
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
     });
     const seconds = Math.round(performance.now() - started) / 1000;
     const [{ total }] = await sql<[{ total: number }]>`SELECT count(*)::int AS total FROM items`;
-    logger.info({ inserted: count, total, seconds }, `inserted ${count} items in ${seconds} s (${total} in the table)`);
+    console.log(`inserted ${count} items in ${seconds} s (${total} in the table)`);
   } finally {
     await sql.end({ timeout: 5 });
     await database.stop();

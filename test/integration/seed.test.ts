@@ -23,10 +23,8 @@ const seed = (args: string[], env: Record<string, string> = {}) => runEntryPoint
 describe('db:seed', () => {
   it('inserts 100,000 realistic items in one go', async () => {
     const result = await seed(['100000']);
-    expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const summary = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { inserted: number; total: number };
-    expect(summary).toMatchObject({ inserted: 100_000, total: 100_000 });
+    expect(result.stdout).toMatch(/^inserted 100000 items in \d+(\.\d+)? s \(100000 in the table\)\n$/);
 
     const sql = postgres(database.url, { max: 1, onnotice: () => {} });
     try {
