@@ -1,7 +1,12 @@
 import { isIP } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { envSchema } from 'env-schema';
+import postgres from 'postgres';
 import { Type, type Static } from 'typebox';
+import { addSecret, redact, urlPassword } from './redact.js';
 
 /**
  * The service's settings. This module is the only reader of the environment (and of `.env`);
@@ -14,6 +19,7 @@ const ConfigSchema = Type.Object({
   DATA_DIR: Type.String({ default: './data', minLength: 1 }),
   EMBEDDED_DB_PORT: Type.Integer({ default: 54329, minimum: 1, maximum: 65535 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  LOG_FORMAT: Type.Enum(['json', 'pretty'], { default: 'json' }),
   DB_POOL_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
   DB_CONNECT_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100 }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 0 }),
@@ -22,7 +28,8 @@ const ConfigSchema = Type.Object({
   DB_QUEUE_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 1 }),
   BODY_LIMIT: Type.Integer({ default: 1048576, minimum: 1024 }),
   MAX_IN_FLIGHT: Type.Integer({ default: 1024, minimum: 1 }),
-  IDEMPOTENCY_TTL_SECONDS: Type.Integer({ default: 86400, minimum: 1 }),
+  // 30 days: a retry comes within minutes, and a larger value would overflow timers and intervals.
+  IDEMPOTENCY_TTL_SECONDS: Type.Integer({ default: 86400, minimum: 1, maximum: 2_592_000 }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0 }),
   MAX_RSS_MB: Type.Integer({ default: 0, minimum: 0 }),
   CORS_ORIGINS: Type.String({ default: '' }),
@@ -41,6 +48,9 @@ const ConfigSchema = Type.Object({
 
 type Env = Static<typeof ConfigSchema>;
 
+/** Every variable the configuration reads (`.env.example` documents each). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(ConfigSchema.properties);
+
 export interface Config {
   /** Absent when the service should run its own embedded PostgreSQL. */
   databaseUrl: string | undefined;
@@ -49,6 +59,8 @@ export interface Config {
   dataDir: string;
   embeddedDbPort: number;
   logLevel: string;
+  /** JSON lines (the default, also on a terminal), or `pretty` for a person (needs pino-pretty). */
+  logFormat: 'json' | 'pretty';
   dbPoolMax: number;
   dbConnectTimeoutMs: number;
   dbStatementTimeoutMs: number;
@@ -96,23 +108,24 @@ export class ConfigError extends Error {
 }
 
 /**
- * Reads and validates the settings. `env` defaults to the process environment merged over `.env`;
- * tests pass their own object. `overrides` (from the command line) win over both. Throws a
- * `ConfigError` naming the offending variable.
+ * Reads and validates the settings: by default from the process environment over `.env` (see
+ * `readEnvironment`); tests pass their own object. `overrides` (from the command line) win over
+ * both. An empty variable counts as unset. Throws a `ConfigError` naming the offending variable.
  */
-export function loadConfig(env?: Record<string, string | undefined>, overrides: Record<string, string> = {}): Readonly<Config> {
+export function loadConfig(env: Record<string, string | undefined> = readEnvironment(), overrides: Record<string, string> = {}): Readonly<Config> {
+  const values = { ...withoutEmptyValues(env), ...overrides };
+  // Known before validation, so that no message about them, from here on, can show them.
+  addSecret(urlPassword(values['DATABASE_URL'] ?? ''));
+  for (const key of list(values['API_KEYS'] ?? '')) addSecret(key);
+
   let parsed: Env;
   try {
-    parsed = envSchema<Env>({
-      schema: structuredClone(ConfigSchema),
-      ...(env
-        ? { env: false, data: [{ ...withoutEmptyValues(env), ...overrides }] }
-        : { dotenv: true, data: [overrides] }),
-    });
+    parsed = envSchema<Env>({ schema: structuredClone(ConfigSchema), env: false, data: [values] });
   } catch (error) {
     const message = (error as Error).message.replaceAll('env/', '').replace(/^env /, '');
-    throw new ConfigError(`Invalid configuration: ${message}`);
+    throw new ConfigError(redact(`Invalid configuration: ${message}`));
   }
+  if (parsed.DATABASE_URL !== undefined) assertConnectionUrl(parsed.DATABASE_URL);
   return Object.freeze({
     databaseUrl: parsed.DATABASE_URL,
     host: parsed.HOST,
@@ -120,6 +133,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
     dataDir: parsed.DATA_DIR,
     embeddedDbPort: parsed.EMBEDDED_DB_PORT,
     logLevel: parsed.LOG_LEVEL,
+    logFormat: parsed.LOG_FORMAT,
     dbPoolMax: parsed.DB_POOL_MAX,
     dbConnectTimeoutMs: parsed.DB_CONNECT_TIMEOUT_MS,
     dbStatementTimeoutMs: parsed.DB_STATEMENT_TIMEOUT_MS,
@@ -185,6 +199,39 @@ function list(value: string): string[] {
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean);
+}
+
+/**
+ * The process environment over the variables of `.env` in `directory` (when there is one). A
+ * variable that is empty in the environment leaves `.env`'s value in place: empty means unset
+ * (what `${DATABASE_URL:-}` in compose passes), here and in `loadConfig`.
+ */
+export function readEnvironment(
+  environment: Record<string, string | undefined> = process.env,
+  directory = process.cwd(),
+): Record<string, string> {
+  let dotenv: Record<string, string> = {};
+  try {
+    dotenv = parseEnv(readFileSync(path.join(directory, '.env'), 'utf8')) as Record<string, string>;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  return { ...withoutEmptyValues(dotenv), ...withoutEmptyValues(environment) };
+}
+
+/**
+ * Parses DATABASE_URL as postgres.js will (creating a client connects nowhere), so that a URL it
+ * cannot read is one clear line at start instead of a stack trace carrying the whole URL.
+ */
+function assertConnectionUrl(url: string): void {
+  try {
+    void postgres(url, { max: 1 }).end();
+  } catch {
+    throw new ConfigError(
+      redact(`Invalid configuration: DATABASE_URL is not a valid connection URL (${url}); `) +
+        'percent-encode special characters in the password: # as %23, @ as %40, / as %2F, % as %25',
+    );
+  }
 }
 
 /** An empty variable (`PORT=`) means "unset", as most shells and orchestrators intend. */

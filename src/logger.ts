@@ -1,9 +1,17 @@
+import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import type { PrettyOptions } from 'pino-pretty';
+import { ConfigError } from './config.js';
+import { redact } from './redact.js';
 
 export interface LoggerOptions {
   level: string;
-  /** Where lines go; stdout by default. */
+  /** `json` (the default, on a terminal too) or `pretty`, for a person watching (LOG_FORMAT). */
+  format?: 'json' | 'pretty';
+  /** Where lines go, when not to a standard stream (tests). */
   destination?: DestinationStream;
+  /** The standard stream: 1 (stdout, the default) or 2 (stderr, for commands whose results go to stdout). */
+  fd?: 1 | 2;
   /**
    * Gather stdout lines into larger writes (flushed at least every FLUSH_INTERVAL_MS and at
    * exit): one system call per line is a large share of a request's cost under load.
@@ -14,11 +22,13 @@ export interface LoggerOptions {
 const FLUSH_INTERVAL_MS = 250;
 
 /**
- * JSON lines to stdout, pretty only when a person watches a terminal. Credentials and bodies are
- * never logged: request logs carry method, url and status only, and these paths are redacted in
- * case anything logs a request's headers or a connection's settings.
+ * JSON lines to stdout, wherever stdout goes (`docker run -t` ships JSON too); pretty lines only
+ * when asked for. Credentials and bodies are never logged: request logs carry method, url and
+ * status only, these paths are redacted in case anything logs a request's headers or a
+ * connection's settings, and every line passes `redact` (a URL's password, known secrets), which
+ * also covers error messages and fields such as postgres.js's `input`.
  */
-export function createLogger({ level, destination, buffered = false }: LoggerOptions): Logger {
+export function createLogger({ level, format = 'json', destination, fd = 1, buffered = false }: LoggerOptions): Logger {
   const options: pino.LoggerOptions = {
     level,
     redact: {
@@ -37,13 +47,32 @@ export function createLogger({ level, destination, buffered = false }: LoggerOpt
       ],
       censor: '[redacted]',
     },
+    hooks: { streamWrite: redact },
   };
   if (destination) return pino(options, destination);
-  if (process.stdout.isTTY) return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
+  if (format === 'pretty') return pino(options, prettyStream(fd));
   // Unbuffered lines are written before the call returns: a supervisor's last line, logged just
   // before it exits, must not be lost.
-  if (!buffered) return pino(options, pino.destination({ dest: 1, sync: true }));
-  const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  if (!buffered) return pino(options, pino.destination({ dest: fd, sync: true }));
+  const stdout = pino.destination({ dest: fd, sync: false, minLength: 4096 });
   setInterval(() => stdout.flush(), FLUSH_INTERVAL_MS).unref();
   return pino(options, stdout);
+}
+
+/**
+ * pino-pretty is a development dependency, loaded only when asked for: in this process and
+ * synchronously (not as a transport thread), so that the last lines before an exit are written.
+ */
+function prettyStream(fd: 1 | 2): DestinationStream {
+  let pretty: (options: PrettyOptions) => DestinationStream;
+  try {
+    pretty = createRequire(import.meta.url)('pino-pretty') as typeof pretty;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
+    throw new ConfigError(
+      'Invalid configuration: LOG_FORMAT=pretty needs the package pino-pretty, a development dependency that this ' +
+        'installation does not have (install with `npm ci`, without --omit=dev), or set LOG_FORMAT=json',
+    );
+  }
+  return pretty({ translateTime: 'SYS:HH:MM:ss.l', sync: true, destination: fd });
 }

@@ -5,6 +5,7 @@ import { helpText, parseCommandLine } from './command-line.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { prepareDatabase } from './db/prepare.js';
 import { createLogger } from './logger.js';
+import { formatError } from './redact.js';
 import { serve } from './serve.js';
 import { connectionBudgetProblem, readConnectionBudget } from './supervisor/connection-budget.js';
 import { Supervisor } from './supervisor/primary.js';
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(undefined, commandLine.overrides);
   // Workers log a line per request: buffered. The supervisor's few lines go out at once.
-  const logger = createLogger({ level: config.logLevel, buffered: cluster.isWorker || config.singleProcess });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, buffered: cluster.isWorker || config.singleProcess });
 
   if (cluster.isWorker) return runWorker(withDatabaseUrl(config), logger);
   if (config.singleProcess) return serveInThisProcess(config, logger);
@@ -72,7 +73,8 @@ function withDatabaseUrl(config: Config): Config & { databaseUrl: string } {
 
 main().catch((error: unknown) => {
   // Configuration errors are the user's to fix: one clear line. Anything else: the whole error.
-  if (error instanceof ConfigError) console.error(error.message);
-  else console.error('fastify-sqlasync failed to start:', error);
+  // Either way without secrets (a URL's password, API keys).
+  if (error instanceof ConfigError) console.error(formatError(error));
+  else console.error(`fastify-sqlasync failed to start: ${formatError(error)}`);
   process.exit(1);
 });

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
+import { formatError } from '../redact.js';
 import { migrateUp, migrationHistory, migrationScript, rollback } from './migrate.js';
 import { MigrationError } from './migrations-error.js';
 import { MIGRATIONS_DIR } from './migrations-files.js';
@@ -101,8 +101,8 @@ async function main(): Promise<void> {
     return;
   }
   const config = { ...loadConfig(), migrateOnStart: false };
-  const logger = createLogger({ level: config.logLevel, destination: pino.destination({ dest: 2, sync: true }) });
-  const database = await prepareDatabase(config, logger);
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, fd: 2 });
+  const database = await prepareDatabase(config, logger, { shareRunningServer: true });
   try {
     await run(command, database.url);
   } catch (error) {
@@ -129,6 +129,6 @@ async function run({ verb, dir, to, steps, sql }: Command, url: string): Promise
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(formatError(error));
   process.exit(1);
 });

@@ -18,11 +18,31 @@ export class ServiceProcess {
   private readonly child: ChildProcessByStdio<null, Readable, Readable>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(env: Record<string, string>, { args = [], preload = [] }: { args?: string[]; preload?: string[] } = {}) {
+  /**
+   * `groupLeader`: start the service in a process group of its own, as a shell starts a command,
+   * so that `signalGroup` can do what Ctrl-C does (signal every process of the group).
+   */
+  constructor(
+    env: Record<string, string>,
+    {
+      args = [],
+      preload = [],
+      groupLeader = false,
+      wrapper = [],
+    }: {
+      args?: string[];
+      preload?: string[];
+      groupLeader?: boolean;
+      /** A command that execs the service (`unshare …`), so that the pid stays the service's. */
+      wrapper?: string[];
+    } = {},
+  ) {
     const imports = ['tsx', ...preload].flatMap((module) => ['--import', module]);
-    this.child = spawn(process.execPath, [...imports, 'src/server.ts', ...args], {
+    const command = [...wrapper, process.execPath, ...imports, 'src/server.ts', ...args];
+    this.child = spawn(command[0]!, command.slice(1), {
       env: { ...process.env, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: groupLeader,
     });
     for (const stream of [this.child.stdout, this.child.stderr]) {
       // A chunk may end in the middle of a line: keep the rest until the line is complete.
@@ -78,6 +98,11 @@ export class ServiceProcess {
 
   signal(signal: NodeJS.Signals): void {
     this.child.kill(signal);
+  }
+
+  /** Signals the whole process group (the service must have been started as its leader). */
+  signalGroup(signal: NodeJS.Signals): void {
+    process.kill(-this.pid, signal);
   }
 
   /** Stops the process (SIGTERM, then SIGKILL after a grace period) unless it has exited already. */

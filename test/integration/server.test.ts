@@ -113,6 +113,12 @@ describe('the service on its embedded database', () => {
     expect(service.output.join('\n')).toContain('embedded PostgreSQL stopped');
   });
 
+  it('treats empty variables as unset, as `${DATABASE_URL:-}` in compose passes them', async () => {
+    const service = await start({ DATABASE_URL: '', WEB_CONCURRENCY: '', GRACEFUL_TIMEOUT: '', LOG_LEVEL: '' });
+    expect(service.output.join('\n')).toContain('embedded PostgreSQL is ready');
+    expect((await fetch(`${baseUrl}/readyz`)).status).toBe(200);
+  });
+
   it('exits 1 naming the variable when the configuration is invalid', async () => {
     const service = new ServiceProcess({ ...env, PORT: 'eighty' });
     running.push(service);

@@ -1,7 +1,10 @@
-import { availableParallelism } from 'node:os';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/command-line.js';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, readEnvironment } from '../../src/config.js';
 
 describe('loadConfig', () => {
   it('has production defaults and runs the embedded database when DATABASE_URL is absent', () => {
@@ -12,6 +15,7 @@ describe('loadConfig', () => {
       dataDir: './data',
       embeddedDbPort: 54329,
       logLevel: 'info',
+      logFormat: 'json',
       dbPoolMax: 10,
       dbConnectTimeoutMs: 5000,
       dbStatementTimeoutMs: 10000,
@@ -46,6 +50,7 @@ describe('loadConfig', () => {
       DATA_DIR: '/var/lib/items',
       EMBEDDED_DB_PORT: '6000',
       LOG_LEVEL: 'debug',
+      LOG_FORMAT: 'pretty',
       DB_POOL_MAX: '20',
       DB_CONNECT_TIMEOUT_MS: '2000',
       DB_STATEMENT_TIMEOUT_MS: '500',
@@ -77,6 +82,7 @@ describe('loadConfig', () => {
       dataDir: '/var/lib/items',
       embeddedDbPort: 6000,
       logLevel: 'debug',
+      logFormat: 'pretty',
       dbPoolMax: 20,
       dbConnectTimeoutMs: 2000,
       dbStatementTimeoutMs: 500,
@@ -134,9 +140,72 @@ describe('loadConfig', () => {
     [{ TRUST_PROXY: '127.0.0.1, nginx' }, '"nginx" is none'],
     [{ TRUST_PROXY: '::1/129' }, '"::1/129" is none'],
     [{ TRUST_PROXY: '10.0.0.0/8/8' }, '"10.0.0.0/8/8" is none'],
+    [{ LOG_FORMAT: 'fancy' }, 'LOG_FORMAT must be equal to one of the allowed values'],
+    [{ IDEMPOTENCY_TTL_SECONDS: '2592001' }, 'IDEMPOTENCY_TTL_SECONDS must be <= 2592000'],
   ])('fails fast naming the variable for %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
+describe('the bounds of IDEMPOTENCY_TTL_SECONDS', () => {
+  it('accept up to 30 days', () => {
+    expect(loadConfig({ IDEMPOTENCY_TTL_SECONDS: '2592000' }).idempotencyTtlSeconds).toBe(2_592_000);
+  });
+});
+
+describe('a DATABASE_URL that does not parse', () => {
+  it('is a configuration error that hides the password and says how to write it', () => {
+    const load = () => loadConfig({ DATABASE_URL: 'postgres://app:pa#ss@db:5432/items' });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(
+      'Invalid configuration: DATABASE_URL is not a valid connection URL (postgres://app:[redacted]@db:5432/items); ' +
+        'percent-encode special characters in the password: # as %23, @ as %40, / as %2F, % as %25',
+    );
+  });
+
+  it.each(['postgres://app:pa%ss@db/items', 'postgres://app:pw@db:99999/items'])('is refused for %s', (url) => {
+    expect(() => loadConfig({ DATABASE_URL: url })).toThrow('DATABASE_URL is not a valid connection URL');
+  });
+
+  it.each(['postgres://app:pa%23ss@db:5432/items', 'postgres://app:pw@db1:5432,db2:5432/items?sslmode=require', 'postgresql:///items'])(
+    'is accepted when encoded: %s',
+    (url) => {
+      expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    },
+  );
+});
+
+describe('readEnvironment', () => {
+  it('merges the environment over .env, an empty value counting as unset in either', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fastify-sqlasync-env-'));
+    try {
+      await writeFile(path.join(dir, '.env'), 'PORT=9001\nHOST=10.0.0.1\nLOG_LEVEL=\nDB_POOL_MAX=3\n');
+      const environment = { PORT: '', HOST: '127.0.0.1', DATABASE_URL: '', LOG_LEVEL: '', BODY_LIMIT: undefined };
+      expect(readEnvironment(environment, dir)).toEqual({ PORT: '9001', HOST: '127.0.0.1', DB_POOL_MAX: '3' });
+      expect(loadConfig(readEnvironment(environment, dir))).toMatchObject({ port: 9001, host: '127.0.0.1', databaseUrl: undefined, logLevel: 'info', dbPoolMax: 3 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('needs no .env', () => {
+    expect(readEnvironment({ PORT: '1', HOST: '' }, path.join(tmpdir(), 'no-such-folder'))).toEqual({ PORT: '1' });
+  });
+});
+
+describe('.env.example', () => {
+  it('lists every variable the configuration reads, each with its default', async () => {
+    const example = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
+    // Every setting is a commented-out assignment: `cp .env.example .env` changes nothing until edited.
+    const assignments = example
+      .split('\n')
+      .filter((line) => /^# [A-Z_]+=/.test(line))
+      .map((line) => line.slice(2));
+    const documented = parseEnv(assignments.join('\n'));
+    expect(Object.keys(documented).sort()).toEqual([...CONFIG_VARIABLES].sort());
+    expect(assignments).toHaveLength(CONFIG_VARIABLES.length);
+    expect(loadConfig(documented)).toEqual(loadConfig({}));
   });
 });
 
