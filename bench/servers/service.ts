@@ -1,6 +1,8 @@
 import type { ServerLog } from './server-log.js';
 
-export type TargetName = 'ours' | 'peer';
+/** ours; the minimal peer (bench/minimal-peer); the seed's FastAPI service (`peer`, its name since results schema 1). */
+export type TargetName = 'ours' | 'minimal' | 'peer';
+export const TARGET_NAMES: readonly TargetName[] = ['ours', 'minimal', 'peer'];
 
 /** A service under test, however it was started. */
 export interface Service {
