@@ -5,6 +5,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../bench/options.js';
 import { startMinimal } from '../../bench/servers/minimal.js';
+import { migrateOurSchema } from '../../bench/servers/ours.js';
 import type { Service } from '../../bench/servers/service.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { isAlive } from '../helpers/processes.js';
@@ -28,7 +29,9 @@ const asJson = (row: Row) => ({ id: Number(row.id), name: row.name, description:
 const rows = async () => (await sql<Row[]>`SELECT id, name, description, created_at, updated_at FROM items ORDER BY id`).map(asJson);
 
 beforeAll(async () => {
-  database = await createTestDatabase();
+  // An empty database, migrated as the bench does it when ours runs outside the bench (src/ through tsx).
+  database = await createTestDatabase({ migrated: false });
+  await migrateOurSchema(undefined, REPO_ROOT, database.url);
   sql = postgres(database.url, { max: 1, onnotice: () => {} });
   await sql`INSERT INTO items (name, description) VALUES ('a', 'first'), ('b', NULL), ('c', 'third')`;
   logDir = await mkdtemp(path.join(tmpdir(), 'bench-minimal-peer-'));
