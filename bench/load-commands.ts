@@ -133,8 +133,10 @@ export function warmupCommandFor(scenario: Scenario, target: RunTarget, context:
 
 /** A command line a person can paste (quoted where needed), with paths relative to the results folder. */
 export function shellLine(argv: string[], resultsDir: string): string {
+  const relative = (text: string) => (text.startsWith(resultsDir) ? path.relative(resultsDir, text) : text);
   return argv
-    .map((arg) => (arg.startsWith(resultsDir) ? path.relative(resultsDir, arg) : arg))
+    // A path may also be an option's value: --log-prefix=/…/raw/x.
+    .map((arg) => (/^--[\w-]+=/.test(arg) ? arg.replace(/^(--[\w-]+=)(.*)$/, (_, option: string, value: string) => `${option}${relative(value)}`) : relative(arg)))
     .map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`))
     .join(' ');
 }
