@@ -11,6 +11,8 @@ export const PEER_NAMES = ['minimal', 'seed'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The project's copy of the seed's FastAPI service, with the script that installs its packages. */
+export const DEFAULT_PEER_DIR = path.join(REPO_ROOT, 'bench', 'fastapi-seed');
 
 export interface Options {
   /** Our server, already running (origin); otherwise the bench builds and starts it. */
@@ -136,7 +138,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       'log-level': { type: 'string', default: 'info' },
       'no-build': { type: 'boolean', default: false },
       // Inside the repository: the project depends on no path outside itself.
-      'peer-dir': { type: 'string', default: path.join(REPO_ROOT, 'bench', 'fastapi-seed') },
+      'peer-dir': { type: 'string', default: DEFAULT_PEER_DIR },
       connections: { type: 'string', default: '100' },
       'overload-connections': { type: 'string', default: '1000' },
       threads: { type: 'string', default: '2' },

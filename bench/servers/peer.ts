@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { runCommand, startDetached, stopTree } from '../processes.js';
+import { DEFAULT_PEER_DIR } from '../options.js';
 import { freePort } from '../ports.js';
 import { ServerLog } from './server-log.js';
 import { waitForHttp, waitForLog, type Service } from './service.js';
@@ -25,8 +26,8 @@ export async function startPeer(options: PeerOptions): Promise<Service> {
   for (const file of [PYTHON, GUNICORN, path.join(options.directory, 'app', 'main.py')]) {
     if (!existsSync(file)) {
       throw new Error(
-        `${file} not found. The seed's service needs its source (--peer-dir, default bench/fastapi-seed) and Debian's packages: apt-get install -y ` +
-          'python3-fastapi python3-uvicorn python3-sqlalchemy python3-asyncpg gunicorn python3-alembic python3-uvloop python3-httptools',
+        `${file} not found. The seed's service needs its source (--peer-dir, default bench/fastapi-seed) and Debian's ` +
+          `packages: run ${path.join(DEFAULT_PEER_DIR, 'install-debian-packages.sh')} as root`,
       );
     }
   }
