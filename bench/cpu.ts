@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 /**
- * CPU accounting from /proc, the same way as the reference's peer-bench.sh: per process,
+ * CPU accounting from /proc, the same way as the seed's peer-bench.sh: per process,
  * utime + stime + cutime + cstime, so that the time of children that exited and were reaped
  * (PostgreSQL backends, replaced workers) stays in their parent's total.
  */

@@ -56,7 +56,7 @@ export async function readCounters(admin: Sql, database: string): Promise<Transa
 }
 
 /**
- * Pins the items table to exactly `rows` rows (the reference's reset: TRUNCATE … RESTART IDENTITY,
+ * Pins the items table to exactly `rows` rows (the seed's reset: TRUNCATE … RESTART IDENTITY,
  * INSERT … generate_series, VACUUM ANALYZE) and returns the count it then holds. It waits for its
  * own backend to exit, which publishes that backend's statistics at once, so that the reset's
  * transactions land before the next counter reading and are never charged to a service.

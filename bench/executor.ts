@@ -6,8 +6,8 @@ import { runCommandFor, shellLine, warmupCommandFor, type CommandContext, type L
 import { measureTool, type Measurement } from './measure.js';
 import type { Options } from './options.js';
 import type { RunResult } from './results.js';
-import type { PlannedRun } from './scenarios.js';
-import { countListed, type Service, type TargetName } from './servers/service.js';
+import { SAME_PAGE_LIMIT, type PlannedRun, type Scenario } from './scenarios.js';
+import { checkItem, countListed, type Service, type TargetName } from './servers/service.js';
 import { settle, type Settled } from './settle.js';
 import { round } from './stats.js';
 import { timelineFromBytes } from './timeline.js';
@@ -104,15 +104,14 @@ export class Executor {
     phase('previousRun');
 
     let rows: number | undefined;
-    let rowsServed: number | undefined;
-    const isGet = scenario.kind === 'get' || scenario.kind === 'overload-get';
-    if (isGet && scenario.rows !== undefined && databaseUrl && admin) rows = await pinRows(admin, databaseUrl, scenario.rows);
+    if (scenario.rows !== undefined && databaseUrl && admin) rows = await pinRows(admin, databaseUrl, scenario.rows);
     const before: TransactionCounters | undefined = counted ? await readCounters(admin!, counted) : undefined;
     if (counted) this.ledger!.markActive(counted);
-    if (isGet && service) rowsServed = await countListed(`${service.baseUrl}${service.listPath(scenario.rows)}`);
+    const probed = service ? await probe(scenario, service) : { requests: 0 };
+    const rowsServed = probed.rowsServed;
     phase('pin');
 
-    const warmupCommand = warmupCommandFor(scenario, commandContext);
+    const warmupCommand = warmupCommandFor(scenario, target, commandContext);
     let warmup: RunResult['warmup'];
     if (warmupCommand) {
       const warm = await this.measure(warmupCommand, `${rawPrefix}.warmup.txt`, service);
@@ -126,7 +125,7 @@ export class Executor {
     await service?.log?.discard();
     phase('settle');
 
-    const command = runCommandFor(scenario, commandContext);
+    const command = runCommandFor(scenario, target, commandContext);
     const startedAt = new Date().toISOString();
     const measurement = await this.measure(command, `${rawPrefix}.txt`, service);
     this.needsSettle = true;
@@ -155,13 +154,13 @@ export class Executor {
       target,
       tool: command.tool,
       command: shellLine(command.argv, this.context.resultsDir),
-      connections: scenario.connections,
+      connections: target === 'database' ? options.pgbenchClients : scenario.connections,
       ...(rows === undefined ? {} : { rows }),
       ...(rowsServed === undefined ? {} : { rowsServed }),
       startedAt,
       wallS: round(measurement.wallS, 2),
       okRps: load.non2xx === 0 ? load.rps : round(load.requests > 0 ? (load.rps * (load.requests - load.non2xx)) / load.requests : 0, 1),
-      ...(load.statuses && scenario.kind !== 'pgbench' && statusTotal > 0 ? { share503: round((load.statuses['503'] ?? 0) / statusTotal, 4) } : {}),
+      ...(load.statuses && target !== 'database' && statusTotal > 0 ? { share503: round((load.statuses['503'] ?? 0) / statusTotal, 4) } : {}),
       timeline: timeline
         ? { source: timelineSource ?? command.tool, points: timeline }
         : { source: 'bytes read by the load generator per second (/proc/PID/io), scaled to its req/s', points: timelineFromBytes(measurement.samples, load.rps) },
@@ -174,8 +173,8 @@ export class Executor {
       ...(error ? { error } : {}),
     };
     if (counted && before) {
-      const requests = (rowsServed === undefined ? 0 : 1) + (warmup?.requests ?? 0) + load.requests;
-      this.ledger!.expect(counted, run, before, requests, scenario.kind === 'pgbench');
+      const requests = probed.requests + (warmup?.requests ?? 0) + load.requests;
+      this.ledger!.expect(counted, run, before, requests, target === 'database');
     }
     if (target !== 'database') this.lastRun.set(target, run);
     onRecorded(run);
@@ -197,6 +196,28 @@ export class Executor {
     if (this.needsSettle) await this.settleNow();
     for (const target of [...this.lastRun.keys()]) await this.closeServerLog(target);
     if (this.ledger) for (const database of this.ledger.pendingDatabases()) await this.ledger.read(database);
+  }
+}
+
+/**
+ * One request before the run, to check that the table was pinned and that the server serves it:
+ * a list's length (recorded as rowsServed), or the table's last item for the random traffic.
+ */
+async function probe(scenario: Scenario, service: Service): Promise<{ requests: number; rowsServed?: number }> {
+  switch (scenario.kind) {
+    case 'get':
+    case 'overload-get':
+      return { requests: 1, rowsServed: await countListed(`${service.baseUrl}${service.listPath(scenario.rows)}`) };
+    case 'same-page':
+      return { requests: 1, rowsServed: await countListed(`${service.baseUrl}/items?limit=${SAME_PAGE_LIMIT}`) };
+    case 'pages':
+    case 'by-id':
+    case 'mix':
+    case 'overload-by-id':
+      await checkItem(service.baseUrl, scenario.rows ?? 1);
+      return { requests: 1 };
+    default:
+      return { requests: 0 };
   }
 }
 

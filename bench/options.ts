@@ -3,8 +3,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from './stats.js';
 
-export const SCENARIO_KINDS = ['get', 'post-hey', 'post-wrk', 'pgbench', 'overload-get', 'overload-post'] as const;
+export const SCENARIO_KINDS = ['get', 'post-hey', 'post-wrk', 'pgbench', 'same-page', 'pages', 'by-id', 'mix', 'overload-get', 'overload-post', 'overload-by-id'] as const;
 export type ScenarioKind = (typeof SCENARIO_KINDS)[number];
+
+/** The servers --compare can start beside ours: the minimal peer (bench/minimal-peer) and the seed's FastAPI service. */
+export const PEER_NAMES = ['minimal', 'seed'] as const;
+export type PeerName = (typeof PEER_NAMES)[number];
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** The project's copy of the seed's FastAPI service, with the script that installs its packages. */
@@ -15,11 +19,15 @@ export interface Options {
   url?: string;
   peerUrl?: string;
   compare: boolean;
+  /** The peers measured beside ours (none without --compare). */
+  peers: PeerName[];
   db?: string;
   peerDb?: string;
   serverPid?: number;
   peerPid?: number;
   rows: number[];
+  /** The table size of the realistic scenarios (same-page, pages, by-id, mix, overload-by-id). */
+  tableRows: number;
   repeat: number;
   durationS: number;
   warmupS: number;
@@ -46,12 +54,16 @@ export interface Options {
 
 export const USAGE = `npm run bench -- [options]
 
-Load-tests fastify-sqlasync (and with --compare the FastAPI reference, interleaved) on a throwaway
-PostgreSQL 15 it starts itself, and writes bench/results/<timestamp>/{results.json,report.html}.
+Load-tests fastify-sqlasync (and with --compare its peers, interleaved) on a throwaway PostgreSQL 15
+it starts itself, and writes bench/results/<timestamp>/{results.json,report.html}.
 
 What to measure
-  --compare               also run the FastAPI reference, interleaved with ours (A/B, then B/A)
-  --rows LIST             table sizes for the GET runs (default 10,1000)
+  --compare               also run the peers, interleaved with ours (the order rotates between repetitions)
+  --peers LIST            which peers: any of ${PEER_NAMES.join(',')} (default: both; implies --compare).
+                          minimal: plain Fastify + postgres.js (bench/minimal-peer), every scenario it can
+                          serve; seed: the seed's FastAPI service, the seed's scenarios only
+  --rows LIST             table sizes for the seed's GET runs (default 10,1000)
+  --table-rows N          table size of same-page, pages, by-id, mix, overload-by-id (default 100000)
   --scenarios LIST        any of ${SCENARIO_KINDS.join(',')} (default: all)
   --repeat K              repetitions; tables show medians (default 3)
   --duration D            length of each timed run: 10s, 1m… (default 10s)
@@ -62,9 +74,9 @@ Servers (default: the bench starts both, each on its own database)
   --log-level LEVEL       our LOG_LEVEL (default info: the production default, access log on)
   --no-build              run dist/ as it is (default: npm run build into a private snapshot,
                           so that a rebuild of dist/ during the run cannot change what is measured)
-  --peer-dir DIR          the reference's source (default bench/fastapi-seed)
+  --peer-dir DIR          the seed's FastAPI source (default bench/fastapi-seed)
   --url URL               measure our server already running at URL instead of starting one
-  --peer-url URL          the same for the reference (implies --compare)
+  --peer-url URL          the same for the seed's service (implies --compare and the seed peer)
   --db URL, --peer-db URL their databases (to pin table sizes, count commits, run pgbench)
   --server-pid PID, --peer-pid PID   roots of their process trees (for CPU accounting)
 
@@ -109,6 +121,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     strict: true,
     options: {
       compare: { type: 'boolean', default: false },
+      peers: { type: 'string' },
       url: { type: 'string' },
       'peer-url': { type: 'string' },
       db: { type: 'string' },
@@ -116,6 +129,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       'server-pid': { type: 'string' },
       'peer-pid': { type: 'string' },
       rows: { type: 'string', default: '10,1000' },
+      'table-rows': { type: 'string', default: '100000' },
       scenarios: { type: 'string', default: SCENARIO_KINDS.join(',') },
       repeat: { type: 'string', default: '3' },
       duration: { type: 'string', default: '10s' },
@@ -123,6 +137,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       workers: { type: 'string', default: '2' },
       'log-level': { type: 'string', default: 'info' },
       'no-build': { type: 'boolean', default: false },
+      // Inside the repository: the project depends on no path outside itself.
       'peer-dir': { type: 'string', default: DEFAULT_PEER_DIR },
       connections: { type: 'string', default: '100' },
       'overload-connections': { type: 'string', default: '1000' },
@@ -152,6 +167,12 @@ export function parseOptions(argv: string[]): Options | 'help' {
   for (const scenario of scenarios) {
     if (!(SCENARIO_KINDS as readonly string[]).includes(scenario)) throw new Error(`unknown scenario ${scenario}; choose from ${SCENARIO_KINDS.join(', ')}`);
   }
+  const peers = values.peers === undefined ? [...PEER_NAMES] : [...new Set(values.peers.split(',').map((text) => text.trim()))];
+  for (const peer of peers) {
+    if (!(PEER_NAMES as readonly string[]).includes(peer)) throw new Error(`unknown peer ${peer}; choose from ${PEER_NAMES.join(', ')}`);
+  }
+  if (values['peer-url'] !== undefined && !peers.includes('seed')) peers.push('seed');
+  const compare = values.compare || values.peers !== undefined || values['peer-url'] !== undefined;
   const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!logLevels.includes(values['log-level'])) throw new Error(`--log-level must be one of ${logLevels.join(', ')}`);
   const seconds = (name: string, text: string) => {
@@ -165,12 +186,14 @@ export function parseOptions(argv: string[]): Options | 'help' {
   return {
     ...(values.url ? { url: loopback('url', values.url) } : {}),
     ...(values['peer-url'] ? { peerUrl: loopback('peer-url', values['peer-url']) } : {}),
-    compare: values.compare || values['peer-url'] !== undefined,
+    compare,
+    peers: compare ? (peers as PeerName[]) : [],
     ...(values.db ? { db: values.db } : {}),
     ...(values['peer-db'] ? { peerDb: values['peer-db'] } : {}),
     ...(values['server-pid'] ? { serverPid: positiveInteger('server-pid', values['server-pid']) } : {}),
     ...(values['peer-pid'] ? { peerPid: positiveInteger('peer-pid', values['peer-pid']) } : {}),
     rows: [...new Set(rows)],
+    tableRows: positiveInteger('table-rows', values['table-rows']),
     repeat: positiveInteger('repeat', values.repeat),
     durationS,
     warmupS: parseDuration(values.warmup),

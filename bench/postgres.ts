@@ -8,7 +8,7 @@ import { runCommand, sleep } from './processes.js';
 export const DEFAULT_PG_BIN = '/usr/lib/postgresql/15/bin';
 
 /**
- * The settings of the reference's pg-up.sh, so that both services meet the same database the seed
+ * The settings of the seed's pg-up.sh, so that both services meet the same database the seed
  * was measured on. Durability stays on: every committed INSERT waits for its WAL flush to disk.
  */
 export const CLUSTER_SETTINGS: Record<string, string> = {

@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CpuSplit } from './measure.js';
 import type { Options, ScenarioKind } from './options.js';
+import type { OverloadCheck } from './overload.js';
 import type { Sample } from './sampler.js';
 import type { RunTarget } from './scenarios.js';
 import type { ServerLogSummary } from './servers/server-log.js';
@@ -44,6 +45,8 @@ export interface RunResult extends Omit<LoadResult, 'timeline' | 'timelineSource
   okRps: number;
   /** Share of responses that were 503, when statuses are known. */
   share503?: number;
+  /** Overload runs: against the 100-connection run and Little's law. */
+  overload?: OverloadCheck;
   timeline: { source: string; points: TimelinePoint[] };
   cpu: CpuSplit;
   cpuTimeline: Sample[];

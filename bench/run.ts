@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/
 import { release, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Cleanup } from './cleanup.js';
-import { runLine, summaryText } from './console.js';
+import { runLine, SHORT_NAMES, summaryText } from './console.js';
 import { MACHINE_CORES } from './cpu.js';
 import { connect, createDatabase, databaseName, postmasterPid, serverSettings, withDatabase, type Sql } from './database.js';
 import { Executor } from './executor.js';
@@ -11,19 +11,27 @@ import { parseOptions, REPO_ROOT, USAGE, type Options } from './options.js';
 import { startCluster, type Cluster } from './postgres.js';
 import { writeReport } from './report/write.js';
 import { readResults, RESULTS_SCHEMA, writeResults, type Results } from './results.js';
-import { buildPlan, estimateSeconds, scenariosFor } from './scenarios.js';
+import { checkOverload } from './overload.js';
+import { baselineScenarioId, buildPlan, CEILING_KINDS, estimateSeconds, PAGE_LIMITS, RANDOM_KINDS, SAME_PAGE_LIMIT, scenariosFor, type RunTarget } from './scenarios.js';
 import { useExternal } from './servers/external.js';
-import { startOurs } from './servers/ours.js';
+import { startMinimal } from './servers/minimal.js';
+import { migrateOurSchema, startOurs } from './servers/ours.js';
 import { buildSnapshot, SNAPSHOT_OUT_DIR } from './servers/snapshot.js';
 import { startPeer } from './servers/peer.js';
-import type { Service, TargetName } from './servers/service.js';
+import { TARGET_NAMES, type Service, type TargetName } from './servers/service.js';
 import { summarize } from './summary.js';
 import { detectTools } from './tools/detect.js';
-import { writePgbenchScript } from './tools/pgbench.js';
-import { writeWrkScript } from './tools/wrk.js';
+import { writePgbenchScripts } from './tools/pgbench.js';
+import { writeWrkScript, type WrkScript } from './tools/wrk.js';
 
 const OUR_DATABASE = 'bench_ours';
+const MINIMAL_DATABASE = 'bench_minimal';
 const PEER_DATABASE = 'bench_peer';
+
+/** The targets the options ask for: ours, the chosen peers (the seed runs as `peer`), and pgbench. */
+function requestedTargets(options: Options): RunTarget[] {
+  return ['ours', ...(options.peers.includes('minimal') ? ['minimal' as const] : []), ...(options.peers.includes('seed') ? ['peer' as const] : []), 'database'];
+}
 
 function timestamp(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, '').replaceAll(':', '-').replace('T', '_');
@@ -58,10 +66,9 @@ async function reportOnly(file: string): Promise<void> {
 
 /** The plan as it would run (pgbench included; it is dropped at run time when it cannot run). */
 function dryRun(options: Options): void {
-  const targets: TargetName[] = options.compare ? ['ours', 'peer'] : ['ours'];
-  const plan = buildPlan(scenariosFor(options), targets, options.repeat);
-  for (const run of plan) console.log(`rep ${run.rep}  ${run.scenario.id.padEnd(18)} ${run.target.padEnd(8)} ${run.scenario.title}`);
-  console.log(`${plan.length} runs; estimated ${Math.ceil(estimateSeconds(plan, options, targets.length > 1) / 60)} min`);
+  const plan = buildPlan(scenariosFor(options), requestedTargets(options), options.repeat);
+  for (const run of plan) console.log(`rep ${run.rep}  ${run.scenario.id.padEnd(18)} ${SHORT_NAMES[run.target].padEnd(8)} ${run.scenario.title}`);
+  console.log(`${plan.length} runs; estimated ${Math.ceil(estimateSeconds(plan, options) / 60)} min`);
 }
 
 async function bench(options: Options): Promise<number> {
@@ -108,7 +115,10 @@ async function bench(options: Options): Promise<number> {
     results.machine.tools = tools.versions;
     if (!tools.wrk || !tools.hey) results.notes.push(`autocannon stands in for ${[tools.wrk ? '' : 'wrk', tools.hey ? '' : 'hey'].filter(Boolean).join(' and ')}`);
 
-    const startsAServer = !options.url || (options.compare && !options.peerUrl);
+    const wantsMinimal = options.peers.includes('minimal');
+    const wantsSeed = options.peers.includes('seed');
+    // The minimal peer is always started here, on a database of this cluster.
+    const startsAServer = !options.url || wantsMinimal || (wantsSeed && !options.peerUrl);
     let cluster: Cluster | undefined;
     let admin: Sql | undefined;
     let postgresPid: number | undefined;
@@ -124,7 +134,8 @@ async function bench(options: Options): Promise<number> {
       admin = connect(cluster.url('postgres'));
       postgresPid = await cluster.postmasterPid();
       await createDatabase(admin, OUR_DATABASE);
-      if (options.compare) await createDatabase(admin, PEER_DATABASE);
+      if (wantsMinimal) await createDatabase(admin, MINIMAL_DATABASE);
+      if (wantsSeed) await createDatabase(admin, PEER_DATABASE);
     } else if (options.db) {
       admin = connect(withDatabase(options.db, 'postgres'));
       postgresPid = await postmasterPid(admin);
@@ -142,6 +153,8 @@ async function bench(options: Options): Promise<number> {
       await service.log?.discard(path.join(logDir, `${service.name}-startup.log`));
       results.services[service.name] = { label: service.label, baseUrl: service.baseUrl, description: service.description };
     };
+    // What our migrator runs from: the snapshot (or dist/) measured, or src/ through tsx when ours is external.
+    let ourCode: { codeDir: string; outDir: string } | undefined;
     if (options.url) {
       await register(await useExternal({ name: 'ours', baseUrl: options.url, ...(options.db ? { databaseUrl: options.db } : {}), ...(options.serverPid ? { rootPid: options.serverPid } : {}) }));
     } else {
@@ -155,14 +168,20 @@ async function bench(options: Options): Promise<number> {
         codeDir = await buildSnapshot(REPO_ROOT, snapshot);
         outDir = SNAPSHOT_OUT_DIR;
       }
+      ourCode = { codeDir, outDir };
       console.log(`migrating and starting our server (${options.workers} workers, LOG_LEVEL=${options.logLevel})…`);
       await register(await startOurs({ repoRoot: REPO_ROOT, codeDir, databaseUrl: cluster!.url(OUR_DATABASE), workers: options.workers, logLevel: options.logLevel, logDir: liveLogDir, outDir }));
     }
-    if (options.compare) {
+    if (wantsMinimal) {
+      console.log(`migrating (with our migrator) and starting the minimal peer (${options.workers} workers)…`);
+      await migrateOurSchema(ourCode, REPO_ROOT, cluster!.url(MINIMAL_DATABASE));
+      await register(await startMinimal({ repoRoot: REPO_ROOT, databaseUrl: cluster!.url(MINIMAL_DATABASE), workers: options.workers, logDir: liveLogDir }));
+    }
+    if (wantsSeed) {
       if (options.peerUrl) {
         await register(await useExternal({ name: 'peer', baseUrl: options.peerUrl, ...(options.peerDb ? { databaseUrl: options.peerDb } : {}), ...(options.peerPid ? { rootPid: options.peerPid } : {}) }));
       } else {
-        console.log(`migrating and starting the FastAPI reference (${options.workers} workers)…`);
+        console.log(`migrating and starting the seed's FastAPI service from ${path.relative(REPO_ROOT, options.peerDir) || '.'} (${options.workers} workers)…`);
         await register(await startPeer({ directory: options.peerDir, databaseUrl: cluster!.url(PEER_DATABASE), workers: options.workers, logDir: liveLogDir }));
       }
     }
@@ -179,29 +198,33 @@ async function bench(options: Options): Promise<number> {
       results.postgres = {
         settings: await serverSettings(admin),
         ownCluster: cluster !== undefined,
-        ...(cluster ? { note: 'throwaway cluster started by the bench with the reference pg-up.sh settings' } : {}),
+        ...(cluster ? { note: 'throwaway cluster started by the bench with the settings the seed was measured with' } : {}),
       };
     }
 
     const scriptDir = path.join(rawDir, 'scripts');
     await mkdir(scriptDir, { recursive: true });
-    const scripts = {
-      get: await writeWrkScript(scriptDir, 'get'),
-      post: await writeWrkScript(scriptDir, 'post'),
-      'overload-get': await writeWrkScript(scriptDir, 'overload-get'),
-      'overload-post': await writeWrkScript(scriptDir, 'overload-post'),
-      pgbench: await writePgbenchScript(scriptDir),
-    };
+    const traffic = { rows: options.tableRows, limits: PAGE_LIMITS };
+    const wrkScripts = {} as Record<WrkScript, string>;
+    for (const script of ['get', 'post', 'overload-get', 'overload-post', 'pages', 'by-id', 'mix', 'overload-by-id'] as const) {
+      wrkScripts[script] = await writeWrkScript(scriptDir, script, traffic);
+    }
+    const scripts = { wrk: wrkScripts, pgbench: await writePgbenchScripts(scriptDir, options.tableRows, PAGE_LIMITS, SAME_PAGE_LIMIT) };
 
     let scenarios = scenariosFor(options);
-    if (scenarios.some((scenario) => scenario.onDatabase) && (!tools.pgbench || !services.ours?.databaseUrl)) {
-      results.notes.push(tools.pgbench ? 'pgbench skipped: our database is unknown (--db)' : `pgbench skipped: not found in ${options.pgBin}`);
-      scenarios = scenarios.filter((scenario) => !scenario.onDatabase);
+    if (!tools.wrk && scenarios.some((scenario) => RANDOM_KINDS.has(scenario.kind))) {
+      results.notes.push(`skipped without wrk (their requests are drawn in its Lua): ${scenarios.filter((scenario) => RANDOM_KINDS.has(scenario.kind)).map((scenario) => scenario.id).join(', ')}`);
+      scenarios = scenarios.filter((scenario) => !RANDOM_KINDS.has(scenario.kind));
     }
-    const targets = (['ours', 'peer'] as const).filter((name) => services[name]);
-    const plan = buildPlan(scenarios, [...targets], options.repeat);
-    const estimate = estimateSeconds(plan, options, targets.length > 1);
-    console.log(`${plan.length} runs (${scenarios.map((scenario) => scenario.id).join(', ')} × ${targets.join('/')} × ${options.repeat}); estimated ${Math.ceil(estimate / 60)} min`);
+    const canPgbench = tools.pgbench && services.ours?.databaseUrl !== undefined;
+    if (!canPgbench && scenarios.some((scenario) => scenario.kind === 'pgbench' || CEILING_KINDS.has(scenario.kind))) {
+      results.notes.push(tools.pgbench ? 'pgbench skipped: our database is unknown (--db)' : `pgbench skipped: not found in ${options.pgBin}`);
+    }
+    const available: RunTarget[] = [...TARGET_NAMES.filter((name) => services[name]), ...(canPgbench ? ['database' as const] : [])];
+    scenarios = scenarios.filter((scenario) => scenario.targets.some((target) => available.includes(target)));
+    const plan = buildPlan(scenarios, available, options.repeat);
+    const estimate = estimateSeconds(plan, options);
+    console.log(`${plan.length} runs (${scenarios.map((scenario) => scenario.id).join(', ')}; ${available.join('/')}; × ${options.repeat}); estimated ${Math.ceil(estimate / 60)} min`);
 
     const executor = new Executor({
       options,
@@ -220,6 +243,12 @@ async function bench(options: Options): Promise<number> {
     for (const planned of plan) {
       if (cleanup.interrupted) break;
       await executor.execute(planned, (run) => {
+        // Overload runs: against the same server's 100-connection run of this repetition, and Little's law.
+        const baselineId = baselineScenarioId(planned.scenario);
+        if (baselineId) {
+          const baseline = results.runs.find((candidate) => candidate.scenario === baselineId && candidate.rep === run.rep && candidate.target === run.target && !candidate.error);
+          run.overload = checkOverload(run, baselineId, baseline);
+        }
         results.runs.push(run);
         console.log(runLine(run));
       });

@@ -23,7 +23,7 @@ function busiest(before: ProcessTable, after: ProcessTable, seconds: number): No
 /**
  * Waits until the machine is quiet (fewer than `maxCores` busy over one second), at most `maxS`
  * seconds: the servers drain the previous run's backlog, and a burst of another process passes,
- * before the next run starts. The reference's peer-bench.sh does the same.
+ * before the next run starts. The seed's peer-bench.sh does the same.
  */
 export async function settle(maxCores: number, maxS: number): Promise<Settled> {
   const start = performance.now();

@@ -1,10 +1,14 @@
 import type { Results, RunResult } from '../results.js';
-import type { RunTarget } from '../scenarios.js';
-import { summarize, type ScenarioSummary } from '../summary.js';
+import { LITTLE_FACTOR } from '../overload.js';
+import { TRAFFIC_LABELS, type RunTarget } from '../scenarios.js';
+import { summarize, type ScenarioSummary, type TargetSummary } from '../summary.js';
 import { escape, formatMs, formatNumber, formatRatio } from './format.js';
 import { groupedBars, lineChart, logScaleFor, niceMax, ninesOf, stackedBars, type LineSeries } from './svg.js';
 
-const COLORS: Record<RunTarget, string> = { ours: '#1f6feb', peer: '#d9480f', database: '#2f9e44' };
+const COLORS: Record<RunTarget, string> = { ours: '#1f6feb', minimal: '#7048e8', peer: '#d9480f', database: '#2f9e44' };
+const TARGETS: RunTarget[] = ['ours', 'minimal', 'peer', 'database'];
+/** In ratio labels: the seed's FastAPI service runs as target `peer`. */
+const SHORT: Record<RunTarget, string> = { ours: 'ours', minimal: 'minimal', peer: 'seed', database: 'pgbench' };
 const DASHES = ['', '6 3', '2 3', '10 3 2 3', '1 2'];
 const CPU_COLORS = { loadgen: '#6b7280', server: '#1f6feb', postgres: '#2f9e44', other: '#f59f00' };
 // An array, not an object: an object would list the integer-like key '503' first.
@@ -112,8 +116,14 @@ function statusChart(results: Results, runs: RunResult[]): string {
   return stackedBars({ chart: 'statuses', title: 'Outcome of each request (% of responses and failures)', rows, max: 100, format: (value) => `${value.toFixed(1)}%` });
 }
 
+/** "ours/minimal 2.10×, ours/seed 14×": ours ÷ every other server, for one metric. */
+function ratioNote(summary: ScenarioSummary, metric: 'rps' | 'okRps' | 'p99'): string | undefined {
+  const parts = (['minimal', 'peer'] as const).flatMap((target) => (summary.ratios[target]?.[metric] === undefined ? [] : [`ours/${SHORT[target]} ${formatRatio(summary.ratios[target][metric])}`]));
+  return parts.length > 0 ? `(${parts.join(', ')})` : undefined;
+}
+
 function overviewCharts(results: Results, summaries: ScenarioSummary[]): string {
-  const targets = (['ours', 'peer', 'database'] as const).filter((target) => summaries.some((summary) => summary.byTarget[target]));
+  const targets = TARGETS.filter((target) => summaries.some((summary) => summary.byTarget[target]));
   const groups = (metric: 'rps' | 'okRps' | 'p99') =>
     summaries.map((summary) => ({
       label: summary.scenario,
@@ -123,7 +133,7 @@ function overviewCharts(results: Results, summaries: ScenarioSummary[]): string 
           label: targetName(results, target),
           value: summary.byTarget[target]?.[metric],
           color: COLORS[target],
-          ...(index === 0 && summary.ratio?.[metric] !== undefined ? { note: `(ours/peer ${formatRatio(summary.ratio[metric])})` } : {}),
+          ...(index === 0 && ratioNote(summary, metric) ? { note: ratioNote(summary, metric)! } : {}),
         })),
     }));
   return [
@@ -131,6 +141,17 @@ function overviewCharts(results: Results, summaries: ScenarioSummary[]): string 
     groupedBars({ chart: 'bars-ok-rps', title: 'Responses below 400 per second (median): what clients got served', groups: groups('okRps'), format: (value) => `${formatNumber(value)}/s` }),
     groupedBars({ chart: 'bars-p99', title: 'p99 latency (median), each scenario on its own scale: shorter is better', groups: groups('p99'), format: (value) => formatMs(value) }),
   ].join('');
+}
+
+/** ours ÷ each other target of a scenario: req/s (and goodput when it differs), p99. */
+function ratioCell(summary: ScenarioSummary): string {
+  const parts = (['minimal', 'peer', 'database'] as const).flatMap((target) => {
+    const ratio = summary.ratios[target];
+    if (!ratio) return [];
+    const goodput = ratio.okRps !== undefined && ratio.rps !== undefined && Math.abs(ratio.okRps / ratio.rps - 1) > 0.01 ? ` <span class="muted">&lt;400/s ${formatRatio(ratio.okRps)}</span>` : '';
+    return [`<span class="muted">÷ ${SHORT[target]}</span> ${formatRatio(ratio.rps)}${goodput}${target === 'database' ? '' : `<br><span class="muted">p99 ${formatRatio(ratio.p99)}</span>`}`];
+  });
+  return parts.length > 0 ? parts.join('<br>') : '–';
 }
 
 function summaryTable(results: Results, summaries: ScenarioSummary[]): string {
@@ -146,11 +167,61 @@ function summaryTable(results: Results, summaries: ScenarioSummary[]): string {
         <td class="n">${data.commitsPerRequest?.toFixed(3) ?? '–'}${data.rowsPerCommit !== undefined && data.rowsPerCommit > 1.05 ? ` <span class="muted">(${data.rowsPerCommit} rows/commit)</span>` : ''}</td>
         <td class="n">${data.socketErrors} / ${data.timeouts}</td>
         <td>${data.share503 !== undefined && (summary.kind.startsWith('overload') || data.share503 > 0) ? `503: ${(data.share503 * 100).toFixed(1)}% · ` : ''}${escape(statuses)}</td>
-        ${index === 0 ? `<td rowspan="${all.length}" class="n ratio">${summary.ratio ? `${formatRatio(summary.ratio.rps)}${summary.ratio.okRps !== undefined && summary.ratio.rps !== undefined && Math.abs(summary.ratio.okRps / summary.ratio.rps - 1) > 0.01 ? `<br><span class="muted">&lt;400/s ${formatRatio(summary.ratio.okRps)}</span>` : ''}<br><span class="muted">p99 ${formatRatio(summary.ratio.p99)}</span>` : '–'}</td>` : ''}
+        ${index === 0 ? `<td rowspan="${all.length}" class="n ratio">${ratioCell(summary)}</td>` : ''}
       </tr>`;
     }),
   );
-  return `<table class="summary"><thead><tr><th>scenario</th><th>server</th><th>n</th><th>req/s</th><th>&lt;400/s</th><th>p50</th><th>p90</th><th>p99</th><th>max</th><th>CPU cores<br>gen / server / pg / all</th><th>commits per request</th><th>socket errors / timeouts</th><th>statuses (summed)</th><th>ours ÷ peer<br>req/s, p99</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  return `<table class="summary"><thead><tr><th>scenario</th><th>server</th><th>n</th><th>req/s</th><th>&lt;400/s</th><th>p50</th><th>p90</th><th>p99</th><th>max</th><th>CPU cores<br>gen / server / pg / all</th><th>commits per request</th><th>socket errors / timeouts</th><th>statuses (summed)</th><th>ours ÷ other<br>req/s, p99</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+const errorsText = (data: TargetSummary | undefined) => (data ? `${formatNumber(data.socketErrors)} / ${formatNumber(data.timeouts)} / ${formatNumber(data.non2xx)}` : '–');
+
+/** The realistic traffic: ours, the minimal peer, ours ÷ minimal, and pgbench running the same SQL. */
+function realisticTable(results: Results, summaries: ScenarioSummary[]): string {
+  const rows = summaries.filter((summary) => TRAFFIC_LABELS[summary.kind] !== undefined);
+  if (rows.length === 0) return '';
+  const tableRows = rows.find((summary) => summary.rows !== undefined)?.rows;
+  const body = rows.map((summary) => {
+    const { ours, minimal, database } = summary.byTarget;
+    const ofPgbench = summary.ratios.database?.rps;
+    return `<tr><th scope="row"><a href="#scenario-${escape(summary.scenario)}">${escape(TRAFFIC_LABELS[summary.kind]!)}</a></th>
+      <td class="n">${formatNumber(ours?.rps)}</td><td class="n">${formatNumber(minimal?.rps)}</td><td class="n ratio">${formatRatio(summary.ratios.minimal?.rps)}</td>
+      <td class="n">${database ? `${formatNumber(database.rps)} tps` : '–'}</td><td class="n">${ofPgbench === undefined ? '–' : `${(100 * ofPgbench).toFixed(0)}%`}</td>
+      <td class="n">${formatMs(ours?.p99)} / ${formatMs(minimal?.p99)}</td>
+      <td class="n">${errorsText(ours)}</td><td class="n">${errorsText(minimal)}</td><td class="n">${errorsText(database)}</td></tr>`;
+  });
+  return `<h3>Realistic traffic${tableRows === undefined ? '' : ` on a table of ${formatNumber(tableRows)} rows`}</h3>
+  <table class="realistic"><thead><tr><th>traffic</th><th>ours</th><th>${escape(results.services.minimal?.label ?? 'minimal')}</th><th>ours ÷ minimal</th><th>pgbench, same SQL</th><th>ours % of pgbench</th><th>p99 ours / minimal</th><th>errors / timeouts / non-2xx<br>ours</th><th>…minimal</th><th>…pgbench</th></tr></thead><tbody>${body.join('')}</tbody></table>
+  <p class="muted">Medians of req/s over repetitions of this run; ratios from those medians. Errors, timeouts and non-2xx responses are summed over the repetitions.</p>`;
+}
+
+/** The seed's scenarios, ours against the seed's FastAPI service, as since the first results. */
+function seedTable(results: Results, summaries: ScenarioSummary[]): string {
+  const compared = summaries.filter((summary) => summary.ratio);
+  if (compared.length === 0) return '';
+  const body = compared.map((summary) => {
+    const { ours, peer } = summary.byTarget;
+    return `<tr><th scope="row"><a href="#scenario-${escape(summary.scenario)}">${escape(summary.title)}</a></th><td class="n">${formatNumber(ours?.rps)}</td><td class="n">${formatNumber(peer?.rps)}</td><td class="n ratio">${formatRatio(summary.ratio?.rps)}</td>
+      <td class="n">${formatMs(ours?.p99)}</td><td class="n">${formatMs(peer?.p99)}</td><td class="n">${formatRatio(summary.ratio?.p99)}</td><td class="n">${errorsText(ours)}</td><td class="n">${errorsText(peer)}</td></tr>`;
+  });
+  return `<h3>The seed's scenarios: ours and ${escape(results.services.peer?.label ?? 'the seed')}</h3>
+  <table class="seed"><thead><tr><th>scenario</th><th>ours req/s</th><th>seed req/s</th><th>ours ÷ seed</th><th>ours p99</th><th>seed p99</th><th>p99 ratio</th><th>errors / timeouts / non-2xx<br>ours</th><th>…seed</th></tr></thead><tbody>${body.join('')}</tbody></table>`;
+}
+
+/** Overload runs: goodput against 100 connections, failures other than 503, and p99 against Little's law. */
+function overloadTable(results: Results, summaries: ScenarioSummary[]): string {
+  const rows = summaries.flatMap((summary) =>
+    (Object.entries(summary.overload?.byTarget ?? {}) as Array<[RunTarget, NonNullable<NonNullable<ScenarioSummary['overload']>['byTarget']['ours']>]>).map(
+      ([target, check]) => `<tr><th scope="row"><a href="#scenario-${escape(summary.scenario)}">${escape(summary.scenario)}</a></th><td><i class="dot" style="background:${COLORS[target]}"></i>${escape(targetName(results, target))}</td>
+        <td class="n">${formatNumber(summary.byTarget[target]?.okRps)}</td><td class="n">${check.throughputPct === undefined ? '–' : `${check.throughputPct.toFixed(0)}%`} <span class="muted">of ${escape(summary.overload!.baseline)}</span></td>
+        <td class="n">${formatNumber(check.non503Errors)}</td><td class="n">${formatMs(check.p99)}</td><td class="n">${formatMs(check.littleMs)}</td>
+        <td class="n ${check.withinTarget === false ? 'error' : ''}">${check.p99OverLittle === undefined ? '–' : `${check.p99OverLittle.toFixed(2)}×`}${check.withinTarget === undefined ? '' : check.withinTarget ? ' ✔' : ' ✘'}</td></tr>`,
+    ),
+  );
+  if (rows.length === 0) return '';
+  return `<h3>Overload</h3>
+  <table class="overload"><thead><tr><th>scenario</th><th>server</th><th>&lt;400/s</th><th>throughput, % of 100 connections</th><th>non-503 errors</th><th>p99</th><th>Little's law: connections ÷ req/s</th><th>p99 ÷ that (target ≤ ${LITTLE_FACTOR}×)</th></tr></thead><tbody>${rows.join('')}</tbody></table>
+  <p class="muted">Medians over repetitions; the 100-connection figure is the same server's median in the baseline scenario of this run. Non-503 errors (summed): statuses other than 2xx and 503, socket errors and timeouts.</p>`;
 }
 
 function runsTable(results: Results, runs: RunResult[]): string {
@@ -220,7 +291,7 @@ function setupSection(results: Results): string {
   const options = results.options;
   return `<table class="setup"><tbody>
     <tr><th scope="row">machine</th><td>${results.machine.cores} cores shared by the load generator, the servers and PostgreSQL · Linux ${escape(results.machine.kernel)} · Node ${escape(results.machine.node)} · ${escape(Object.entries(results.machine.tools).map(([tool, version]) => `${tool} ${version}`).join(' · '))}</td></tr>
-    <tr><th scope="row">runs</th><td>${options.repeat} repetitions of ${options.durationS} s (warm-up ${options.warmupS} s), interleaved A/B then B/A · ${options.connections} connections (overload ${options.overloadConnections}) · wrk ${options.threads} threads, --timeout ${options.wrkTimeoutS} s · settle below ${options.settleCores} busy cores (at most ${options.settleMaxS} s)</td></tr>
+    <tr><th scope="row">runs</th><td>${options.repeat} repetitions of ${options.durationS} s (warm-up ${options.warmupS} s), interleaved, the order rotating between repetitions ·${options.tableRows ? ` realistic traffic on ${formatNumber(options.tableRows)} rows ·` : ''} ${options.connections} connections (overload ${options.overloadConnections}) · wrk ${options.threads} threads, --timeout ${options.wrkTimeoutS} s · settle below ${options.settleCores} busy cores (at most ${options.settleMaxS} s)</td></tr>
     ${services.join('')}${pg}
     ${results.notes.length ? `<tr><th scope="row">notes</th><td>${results.notes.map((note) => escape(note)).join('<br>')}</td></tr>` : ''}
   </tbody></table>`;
@@ -247,9 +318,11 @@ const METHOD = `<dl>
 <dt>statuses</dt><dd>hey, autocannon and the overload runs count every status. Plain wrk runs define no Lua response hook (it would make wrk copy every body) and only count statuses ≥ 400, shown as "≥400".</dd>
 <dt>socket errors / timeouts</dt><dd>Connect, read and write errors reported by the tool, and requests without an answer within the timeout.</dd>
 <dt>CPU</dt><dd>Cores used on average over the run: the load generator (user+sys of its process, from the shell that waited for it), the server's process tree and PostgreSQL's (postmaster and backends, including children that exited) from /proc/PID/stat, the whole machine from /proc/stat; "other" is the rest (other processes, the bench's sampling, unattributed kernel work).</dd>
-<dt>commits per request</dt><dd>Change of <code>pg_stat_database.xact_commit</code> for the server's own database, divided by the responses of the run, its warm-up and one check GET. PostgreSQL 15 publishes backends' counters up to 10 s late, so the closing reading waits until the server has been quiet for --stats-lag seconds. A naive POST commits once per request; a server that batches inserts shows less (rows/commit above 1). Opening a connection commits too (the reference's asyncpg/SQLAlchemy setup: about 4 per connection), so a pool that churns connections under load adds commits: the run table lists the connections opened. GETs show 0 commits when the server reads without a transaction or rolls back (see rollbacks in the run table).</dd>
+<dt>commits per request</dt><dd>Change of <code>pg_stat_database.xact_commit</code> for the server's own database, divided by the responses of the run, its warm-up and one check GET. PostgreSQL 15 publishes backends' counters up to 10 s late, so the closing reading waits until the server has been quiet for --stats-lag seconds. A naive POST commits once per request; a server that batches inserts shows less (rows/commit above 1). Opening a connection commits too (the seed's asyncpg/SQLAlchemy setup: about 4 per connection), so a pool that churns connections under load adds commits: the run table lists the connections opened. GETs show 0 commits when the server reads without a transaction or rolls back (see rollbacks in the run table).</dd>
 <dt>throughput over time</dt><dd>wrk and hey print nothing while running; the bench reads the bytes the load generator received each second (/proc/PID/io rchar) and scales them to the run's req/s. Overload runs count responses per second by status in Lua; pgbench's per-transaction log and autocannon count exactly.</dd>
-<dt>ratios</dt><dd>ours ÷ peer of the medians over repetitions: req/s above 1 and p99 below 1 favour ours.</dd>
+<dt>realistic traffic</dt><dd>On a table pinned to the same size before each run (TRUNCATE … RESTART IDENTITY, ids 1..N): pages at random positions (after uniform over the table, limit 10, 50 or 100), single items by random id, and a mix of 70% pages, 20% by id and 10% POST; each wrk thread draws its requests from a pool it formats before the run. pgbench runs the same SQL (prepared, 50 clients) in the same repetition: the database's ceiling for that traffic.</dd>
+<dt>overload</dt><dd>Goodput at 1,000 connections as a % of the same server's 100-connection run; errors other than 503 (which a server that sheds load answers on purpose); and the p99 against Little's law: with every connection always waiting, the mean time in the system is connections ÷ throughput, and the target is p99 ≤ ${LITTLE_FACTOR}× that bound.</dd>
+<dt>ratios</dt><dd>ours ÷ each other target of the medians over repetitions of the same run: req/s above 1 and p99 below 1 favour ours.</dd>
 </dl>`;
 
 /** The whole report: one HTML file with inline CSS and SVG, no script and no external resource. */
@@ -269,7 +342,8 @@ export function renderReport(results: Results): string {
 <p class="muted">${results.runs.length} runs${results.finishedAt ? `, finished ${escape(results.finishedAt.slice(0, 19).replace('T', ' '))} UTC` : ''}. Medians over repetitions; every run is listed under its scenario.</p>
 ${banner}
 <h2>Setup</h2>${setupSection(results)}
-<h2>Summary</h2>${summaryTable(results, summaries)}
+<h2>Summary</h2>${realisticTable(results, summaries)}${seedTable(results, summaries)}${overloadTable(results, summaries)}
+<h3>Every scenario</h3>${summaryTable(results, summaries)}
 <div class="charts">${summaries.length ? overviewCharts(results, summaries) : '<p class="muted">No runs yet.</p>'}</div>
 <h2>Scenarios</h2>${summaries.map((summary) => scenarioSection(results, summary)).join('')}
 <h2>What the numbers mean</h2>${METHOD}

@@ -13,7 +13,7 @@ export async function useExternal(options: ExternalOptions): Promise<Service> {
   await waitForHttp(`${options.baseUrl}${listPath(1)}`, 10_000);
   return {
     name: options.name,
-    label: options.name === 'ours' ? 'fastify-sqlasync' : 'FastAPI reference',
+    label: options.name === 'ours' ? 'fastify-sqlasync' : options.name === 'minimal' ? 'minimal peer' : 'FastAPI seed',
     baseUrl: options.baseUrl,
     ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
     ...(options.rootPid === undefined ? {} : { rootPid: options.rootPid }),

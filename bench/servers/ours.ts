@@ -20,18 +20,29 @@ export interface OursOptions {
 /** Configuration variables of the service that pass through from the bench's environment, and are recorded. */
 const PASSED_THROUGH = /^(DB_[A-Z_]+|BODY_LIMIT|WORKER_TIMEOUT|GRACEFUL_TIMEOUT|MAX_REQUESTS(_JITTER)?|[A-Z_]*EVENT_LOOP[A-Z_]*|[A-Z_]*RSS[A-Z_]*|NODE_OPTIONS|UV_THREADPOOL_SIZE)$/;
 
+/** The bench decides these; the rest of the environment passes through to our processes (and is recorded). */
+function inheritedEnvironment(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !['DATABASE_URL', 'HOST', 'PORT', 'LOG_LEVEL', 'WEB_CONCURRENCY', 'SINGLE_PROCESS'].includes(name)));
+}
+
+/**
+ * Migrates a database with our migrator, the one-shot step production runs: the compiled CLI of the
+ * code measured, or (when ours runs outside the bench and nothing was built) `src/db/cli.ts` through tsx.
+ * The minimal peer's database is migrated this way too: it reads the same table.
+ */
+export async function migrateOurSchema(code: { codeDir: string; outDir: string } | undefined, repoRoot: string, databaseUrl: string): Promise<void> {
+  const args = code ? [path.join(code.codeDir, code.outDir, 'db', 'cli.js'), 'migrate'] : ['--import', 'tsx', path.join(repoRoot, 'src', 'db', 'cli.ts'), 'migrate'];
+  await runCommand(process.execPath, args, { cwd: code?.codeDir ?? repoRoot, env: { ...inheritedEnvironment(), DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' } });
+}
+
 /**
  * Our service as production runs it: migrated with the compiled CLI (a one-shot step, never inside
  * the workers), then `node dist/server.js --workers N`, from `codeDir`.
  */
 export async function startOurs(options: OursOptions): Promise<Service> {
   const { repoRoot, codeDir, outDir } = options;
-  // The bench decides these; the rest of the environment passes through (and is recorded).
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !['DATABASE_URL', 'HOST', 'PORT', 'LOG_LEVEL', 'WEB_CONCURRENCY', 'SINGLE_PROCESS'].includes(name)));
-  await runCommand(process.execPath, [path.join(codeDir, outDir, 'db', 'cli.js'), 'migrate'], {
-    cwd: codeDir,
-    env: { ...inherited, DATABASE_URL: options.databaseUrl, LOG_LEVEL: 'warn' },
-  });
+  const inherited = inheritedEnvironment();
+  await migrateOurSchema({ codeDir, outDir }, repoRoot, options.databaseUrl);
 
   const port = await freePort();
   const environment = { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: options.logLevel };

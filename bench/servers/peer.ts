@@ -7,26 +7,26 @@ import { ServerLog } from './server-log.js';
 import { waitForHttp, waitForLog, type Service } from './service.js';
 
 export interface PeerOptions {
-  /** The reference's source folder (read-only is fine: no bytecode is written). */
+  /** The seed's source folder (read-only is fine: no bytecode is written). */
   directory: string;
   databaseUrl: string;
   workers: number;
   logDir: string;
 }
 
-// Debian's interpreter, which has the reference's packages (another python3 on PATH may not).
+// Debian's interpreter, which has the seed's packages (another python3 on PATH may not).
 const PYTHON = '/usr/bin/python3';
 const GUNICORN = '/usr/bin/gunicorn';
 
 /**
- * The FastAPI reference, started as its README says: `alembic upgrade head`, then Gunicorn with
+ * The seed's FastAPI service, started as its README says: `alembic upgrade head`, then Gunicorn with
  * Uvicorn workers bound to loopback, `--workers N --threads 1`, with Gunicorn's default logging.
  */
 export async function startPeer(options: PeerOptions): Promise<Service> {
   for (const file of [PYTHON, GUNICORN, path.join(options.directory, 'app', 'main.py')]) {
     if (!existsSync(file)) {
       throw new Error(
-        `${file} not found. The reference needs its source (--peer-dir, default bench/fastapi-seed) and Debian's ` +
+        `${file} not found. The seed's service needs its source (--peer-dir, default bench/fastapi-seed) and Debian's ` +
           `packages: run ${path.join(DEFAULT_PEER_DIR, 'install-debian-packages.sh')} as root`,
       );
     }
@@ -42,11 +42,11 @@ export async function startPeer(options: PeerOptions): Promise<Service> {
   const baseUrl = `http://127.0.0.1:${port}`;
   const service: Service = {
     name: 'peer',
-    label: 'FastAPI reference',
+    label: 'FastAPI seed',
     baseUrl,
     databaseUrl: options.databaseUrl,
     rootPid: child.pid,
-    // The reference has no paging: GET /items returns every row.
+    // The seed has no paging: GET /items returns every row.
     listPath: () => '/items',
     log,
     description: {

@@ -26,6 +26,7 @@ const SAMPLE_LENGTH = 400;
  */
 export class ServerLog {
   readonly fd: number;
+  private closed = false;
 
   constructor(readonly path: string) {
     this.fd = openSync(path, 'a');
@@ -60,7 +61,10 @@ export class ServerLog {
     await truncate(this.path, 0);
   }
 
+  /** Closes the bench's handle (once: a service may be stopped by a test and again by the cleanup). */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     closeSync(this.fd);
   }
 }

@@ -1,6 +1,8 @@
 import type { ServerLog } from './server-log.js';
 
-export type TargetName = 'ours' | 'peer';
+/** ours; the minimal peer (bench/minimal-peer); the seed's FastAPI service (`peer`, its name since results schema 1). */
+export type TargetName = 'ours' | 'minimal' | 'peer';
+export const TARGET_NAMES: readonly TargetName[] = ['ours', 'minimal', 'peer'];
 
 /** A service under test, however it was started. */
 export interface Service {
@@ -13,7 +15,7 @@ export interface Service {
   databaseUrl?: string;
   /** The root of the server's process tree (supervisor or Gunicorn master), for CPU accounting. */
   rootPid?: number;
-  /** The GET path for a table of `rows` rows: ours pages (limit ≤ 1000), the reference lists everything. */
+  /** The GET path for a table of `rows` rows: ours and the minimal peer page (limit ≤ 1000), the seed lists everything. */
   listPath(rows: number | undefined): string;
   /** Where stdout and stderr go, when the bench started the server. */
   log?: ServerLog;
@@ -25,7 +27,7 @@ export interface Service {
 export interface ServiceDescription {
   command: string[];
   workers?: number;
-  /** LOG_LEVEL for ours; the reference runs with Gunicorn's defaults. */
+  /** LOG_LEVEL for ours; the seed runs with Gunicorn's defaults. */
   logging: string;
   environment: Record<string, string>;
   version?: string;
@@ -80,6 +82,19 @@ export async function countListed(url: string): Promise<number> {
   const body: unknown = await response.json();
   if (response.status !== 200 || !Array.isArray(body)) throw new Error(`GET ${url} answered ${response.status}, not a JSON array`);
   return body.length;
+}
+
+/** Checks that GET /items/{id} answers 200 with that item: the random traffic's ids exist. */
+export async function checkItem(baseUrl: string, id: number): Promise<void> {
+  const url = `${baseUrl}/items/${id}`;
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  } catch (error) {
+    throw new Error(`GET ${url} failed: ${describe(error)}`);
+  }
+  const body = (await response.json()) as { id?: unknown };
+  if (response.status !== 200 || Number(body.id) !== id) throw new Error(`GET ${url} answered ${response.status} ${JSON.stringify(body).slice(0, 200)}, not item ${id}`);
 }
 
 function describe(error: unknown): string {

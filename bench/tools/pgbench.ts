@@ -7,6 +7,36 @@ import type { LoadResult, TimelinePoint } from './load-result.js';
 /** The same single-row INSERT our POST performs, without HTTP: the database's ceiling for POST. */
 export const INSERT_SCRIPT = "INSERT INTO items (name, description) VALUES ('x', 'y') RETURNING *;\n";
 
+/** The page query of GET /items?after=A&limit=L, as the services send it (prepared, two parameters). */
+export const PAGE_QUERY = 'SELECT id, name, description, created_at, updated_at FROM items WHERE id > :after ORDER BY id LIMIT :lim;';
+/** The query of GET /items/{id}. */
+export const ITEM_QUERY = 'SELECT id, name, description, created_at, updated_at FROM items WHERE id = :id;';
+
+/** pgbench's scripts: the INSERT ceiling, and the SQL of the realistic traffic it runs beside the servers. */
+export type PgbenchScript = 'insert' | 'same-page' | 'pages' | 'by-id';
+
+/**
+ * The SQL of each script. In prepared mode (-M prepared) `\set` variables arrive as text, so the page
+ * size is drawn with a pgbench expression (`\set lim case …`), never with SQL CASE on a parameter.
+ */
+export function pgbenchScriptText(script: PgbenchScript, rows: number, limits: number[], samePageLimit: number): string {
+  if (script === 'insert') return INSERT_SCRIPT;
+  if (script === 'same-page') return `\\set after 0\n\\set lim ${samePageLimit}\n${PAGE_QUERY}\n`;
+  if (script === 'by-id') return `\\set id random(1, ${rows})\n${ITEM_QUERY}\n`;
+  const cases = limits.slice(0, -1).map((limit, index) => `when :pick = ${index + 1} then ${limit}`).join(' ');
+  return `\\set after random(0, ${rows - 1})\n\\set pick random(1, ${limits.length})\n\\set lim case ${cases} else ${limits.at(-1)} end\n${PAGE_QUERY}\n`;
+}
+
+/** Writes every pgbench script into `directory`; returns their paths. */
+export async function writePgbenchScripts(directory: string, rows: number, limits: number[], samePageLimit: number): Promise<Record<PgbenchScript, string>> {
+  const paths = {} as Record<PgbenchScript, string>;
+  for (const script of ['insert', 'same-page', 'pages', 'by-id'] as const) {
+    paths[script] = path.join(directory, `pgbench-${script}.sql`);
+    await writeFile(paths[script], pgbenchScriptText(script, rows, limits, samePageLimit));
+  }
+  return paths;
+}
+
 export interface PgbenchArgs {
   binDir: string;
   databaseUrl: string;

@@ -5,22 +5,35 @@ import { non2xxOf, type LatencySummary, type LoadResult, type TimelinePoint } fr
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lua');
 
-export type WrkScript = 'get' | 'post' | 'overload-get' | 'overload-post';
+export type WrkScript = 'get' | 'post' | 'overload-get' | 'overload-post' | 'pages' | 'by-id' | 'mix' | 'overload-by-id';
+
+/** What the random scripts draw from: the pinned table's size and the page sizes. */
+export interface RandomTraffic {
+  rows: number;
+  limits: number[];
+}
+
+/** The random traffic each script sends (random.lua), if any. */
+const RANDOM_MODES: Partial<Record<WrkScript, 'pages' | 'by-id' | 'mix'>> = { pages: 'pages', 'by-id': 'by-id', mix: 'mix', 'overload-by-id': 'by-id' };
 
 /**
  * Writes the Lua script for a kind of run into `directory` and returns its path. The pieces are
- * concatenated in a fixed order (request setup, report, overload hooks), so each run's folder holds
- * the exact script wrk ran.
+ * concatenated in a fixed order (the random traffic's settings and generator, or the POST body;
+ * the report; the overload hooks), so each run's folder holds the exact script wrk ran.
  */
-export async function writeWrkScript(directory: string, script: WrkScript): Promise<string> {
+export async function writeWrkScript(directory: string, script: WrkScript, traffic?: RandomTraffic): Promise<string> {
+  const mode = RANDOM_MODES[script];
+  if (mode && !traffic) throw new Error(`the ${script} script needs the table size`);
   const pieces = [
+    ...(mode ? ['random.lua'] : []),
     ...(script === 'post' || script === 'overload-post' ? ['post.lua'] : []),
     'report.lua',
     ...(script.startsWith('overload') ? ['overload.lua'] : []),
   ];
   const texts = await Promise.all(pieces.map((piece) => readFile(path.join(LUA_DIR, piece), 'utf8')));
+  const settings = mode && traffic ? `-- written by bench/tools/wrk.ts\nBENCH_MODE = "${mode}"\nBENCH_ROWS = ${traffic.rows}\nBENCH_LIMITS = { ${traffic.limits.join(', ')} }\n\n` : '';
   const file = path.join(directory, `wrk-${script}.lua`);
-  await writeFile(file, texts.map((text, index) => `-- ${pieces[index]}\n${text}`).join('\n'));
+  await writeFile(file, settings + texts.map((text, index) => `-- ${pieces[index]}\n${text}`).join('\n'));
   return file;
 }
 

@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { shellLine } from '../../bench/load-commands.js';
 import { summarizeLog } from '../../bench/servers/server-log.js';
 import { median, parseDuration, percentile } from '../../bench/stats.js';
 import { timelineFromBytes } from '../../bench/timeline.js';
@@ -133,6 +134,15 @@ describe('summarizeLog', () => {
     expect(summary.warnings).toBe(1);
     expect(summary.errors).toBe(2);
     expect(summary.samples).toHaveLength(3);
+  });
+});
+
+describe('shellLine', () => {
+  it('prints a command a person can paste, with paths relative to the results folder, option values included', () => {
+    const dir = '/tmp/results/2026';
+    expect(shellLine(['pgbench', '-f', `${dir}/raw/scripts/pgbench-pages.sql`, `--log-prefix=${dir}/raw/1-pages-database.pgbench-log`, '-H', 'Content-Type: application/json'], dir)).toBe(
+      "pgbench -f raw/scripts/pgbench-pages.sql --log-prefix=raw/1-pages-database.pgbench-log -H 'Content-Type: application/json'",
+    );
   });
 });
 

@@ -2,7 +2,8 @@
 -- status for servers that echo X-Request-Id (ours does; the reference does not, so there only the
 -- counts are known). Each request carries a unique id and its start time is kept until its
 -- response names it. This adds Lua work per request, equally for every server measured.
--- Loaded after report.lua: it adds `report_extra`, which that file's `done` calls.
+-- Loaded after report.lua: it adds `report_extra`, which that file's `done` calls. Loaded after
+-- random.lua too, it keeps that file's setup() and init() and sends its requests (`pick_request`).
 --
 -- Why C arrays: wrk 4.1's thread:get() corrupts the Lua stack when it copies a table (nested ones
 -- crash wrk), so each thread counts into arrays that the main state allocates in setup() and reads
@@ -46,8 +47,10 @@ local SIZE = MAX_STATUS + MAX_SECONDS * NCLASS + NCLASS * MAX_BUCKET
 -- Main state: one zeroed block per thread, kept referenced here so it is never collected.
 local blocks = {}
 local start_us = now_us()
+local base_setup, base_init = setup, init
 
 setup = function(thread)
+  if base_setup then base_setup(thread) end
   local block = ffi.new("double[?]", SIZE)
   blocks[#blocks + 1] = block
   thread:set("thread_id", #blocks)
@@ -61,6 +64,7 @@ local started = {}   -- request id -> start time
 local sequence = 0
 
 init = function(args)
+  if base_init then base_init(args) end
   statuses, seconds, buckets = layout(ffi.cast("void *", block_address))
 end
 
@@ -68,6 +72,12 @@ request = function()
   sequence = sequence + 1
   local id = "b" .. thread_id .. "-" .. sequence
   started[id] = now_us()
+  if pick_request then
+    local method, path, body = pick_request()
+    local headers = { ["X-Request-Id"] = id }
+    if body then headers["Content-Type"] = "application/json" end
+    return wrk.format(method, path, headers, body)
+  end
   wrk.headers["X-Request-Id"] = id
   return wrk.format()
 end
