@@ -12,6 +12,7 @@
 // - no module may name a `devDependency` (drizzle-orm, pino-pretty, ...): the image has none.
 // An import() whose specifier is computed names no package and is not followed.
 // es-module-lexer is the lexer Vite uses for the same job: it reads imports without running code.
+/* global process, console */
 import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
