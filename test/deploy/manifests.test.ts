@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { ServiceMonitor, type IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler, type IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { Job, type IJob } from 'kubernetes-models/batch/v1/Job';
@@ -11,12 +12,17 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
 /**
- * The Kubernetes manifests in deploy/k8s: each object against the Kubernetes API's schema (the
- * `kubernetes-models` package: validators generated from Kubernetes' OpenAPI document), then
- * what the service needs from them, across files (probes, drain timing, budget, references).
+ * The Kubernetes manifests in deploy/k8s: the kustomization that `kubectl apply -k deploy/k8s`
+ * applies, each object against the Kubernetes API's schema (the `kubernetes-models` packages:
+ * validators generated from Kubernetes' OpenAPI document and the Prometheus Operator's CRDs), then
+ * what the service needs from them, across files (probes, drain timing, budget, references, scraping).
  */
 
 const MANIFESTS_DIR = 'deploy/k8s';
+const MONITORING_DIR = path.join(MANIFESTS_DIR, 'monitoring');
+const KUSTOMIZATION = 'kustomization.yaml';
+/** Shows the Secret the service reads; never applied, so a real one is never overwritten. */
+const EXAMPLE_SECRET = 'secret.example.yaml';
 
 type Model = new (data: never) => { validate(): void };
 const SCHEMAS: Record<string, Model> = {
@@ -27,6 +33,7 @@ const SCHEMAS: Record<string, Model> = {
   'batch/v1/Job': Job,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
 };
 
 /** What the Kubernetes API schema finds wrong with an object: nothing when it is valid. */
@@ -47,18 +54,78 @@ interface Manifest {
   object: { apiVersion: string; kind: string; metadata: { name: string } };
 }
 
-function loadManifests(): Manifest[] {
-  return readdirSync(MANIFESTS_DIR)
-    .filter((file) => file.endsWith('.yaml'))
-    .flatMap((file) =>
-      parseAllDocuments(readFileSync(path.join(MANIFESTS_DIR, file), 'utf8')).map((document) => {
-        if (document.errors.length > 0) throw new Error(`${file}: ${document.errors.map(String).join('; ')}`);
-        return { file, object: document.toJS() as Manifest['object'] };
-      }),
-    );
+function readDocuments(file: string): unknown[] {
+  return parseAllDocuments(readFileSync(file, 'utf8')).map((document) => {
+    if (document.errors.length > 0) throw new Error(`${file}: ${document.errors.map(String).join('; ')}`);
+    return document.toJS() as unknown;
+  });
 }
 
-const manifests = loadManifests();
+function loadManifests(dir: string, files: string[]): Manifest[] {
+  return files.flatMap((file) => readDocuments(path.join(dir, file)).map((object) => ({ file: path.join(dir, file), object: object as Manifest['object'] })));
+}
+
+/** The YAML files of a folder (not its subfolders), but its kustomization. */
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir).filter((file) => file.endsWith('.yaml') && file !== KUSTOMIZATION).sort();
+}
+
+// ---- the kustomizations ----
+// No well-kept npm package renders a kustomization (kustomize is Go, inside kubectl), so this
+// checks what these two use: which files they list, and that nothing else is in them.
+
+interface Kustomization {
+  apiVersion?: unknown;
+  kind?: unknown;
+  resources?: string[];
+  images?: { name: string; newName?: string; newTag?: string; digest?: string }[];
+  [field: string]: unknown;
+}
+
+interface KustomizationRule {
+  kind: 'Kustomization' | 'Component';
+  apiVersion: string;
+  /** The fields it may have: kustomize ignores none silently, but a typo here would drop resources. */
+  fields: string[];
+  resources: string[];
+}
+
+function kustomizationErrors(kustomization: Kustomization, rule: KustomizationRule): string[] {
+  const errors: string[] = [];
+  if (kustomization.apiVersion !== rule.apiVersion || kustomization.kind !== rule.kind) {
+    errors.push(`expected ${rule.apiVersion} ${rule.kind}, got ${String(kustomization.apiVersion)} ${String(kustomization.kind)}`);
+  }
+  const unknown = Object.keys(kustomization).filter((field) => !rule.fields.includes(field));
+  if (unknown.length > 0) errors.push(`unexpected fields: ${unknown.join(', ')}`);
+  const listed = kustomization.resources ?? [];
+  const missing = rule.resources.filter((file) => !listed.includes(file));
+  const extra = listed.filter((file) => !rule.resources.includes(file));
+  if (missing.length > 0) errors.push(`does not list ${missing.join(', ')}`);
+  if (extra.length > 0) errors.push(`lists ${extra.join(', ')}, which it must not`);
+  return errors;
+}
+
+const kustomization = readDocuments(path.join(MANIFESTS_DIR, KUSTOMIZATION))[0] as Kustomization;
+const monitoringComponent = readDocuments(path.join(MONITORING_DIR, KUSTOMIZATION))[0] as Kustomization;
+const DEFAULT_RULE: KustomizationRule = {
+  kind: 'Kustomization',
+  apiVersion: 'kustomize.config.k8s.io/v1beta1',
+  fields: ['apiVersion', 'kind', 'resources', 'images'],
+  // Every manifest beside it but the example Secret.
+  resources: yamlFiles(MANIFESTS_DIR).filter((file) => file !== EXAMPLE_SECRET),
+};
+const MONITORING_RULE: KustomizationRule = {
+  kind: 'Component',
+  apiVersion: 'kustomize.config.k8s.io/v1alpha1',
+  fields: ['apiVersion', 'kind', 'resources'],
+  resources: yamlFiles(MONITORING_DIR),
+};
+
+/** What `kubectl apply -k deploy/k8s` applies. */
+const deployed = loadManifests(MANIFESTS_DIR, kustomization.resources ?? []);
+const exampleSecret = loadManifests(MANIFESTS_DIR, [EXAMPLE_SECRET]);
+const monitoring = loadManifests(MONITORING_DIR, monitoringComponent.resources ?? []);
+const manifests = [...deployed, ...exampleSecret, ...monitoring];
 
 function only<T>(kind: string): T {
   const found = manifests.filter((manifest) => manifest.object.kind === kind);
@@ -66,13 +133,44 @@ function only<T>(kind: string): T {
   return structuredClone(found[0]!.object) as T;
 }
 
-describe('deploy/k8s against the Kubernetes API schemas', () => {
-  it('holds the objects the service needs', () => {
-    expect(manifests.map(({ object }) => object.kind).sort()).toEqual(
-      ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Job', 'PodDisruptionBudget', 'Secret', 'Service'],
+describe('deploy/k8s/kustomization.yaml: kubectl apply -k deploy/k8s', () => {
+  it('lists every manifest in deploy/k8s but the example Secret, and nothing else', () => {
+    expect(kustomizationErrors(kustomization, DEFAULT_RULE)).toEqual([]);
+    expect(DEFAULT_RULE.resources).not.toContain(EXAMPLE_SECRET);
+    expect(deployed.map(({ object }) => object.kind).sort()).toEqual(
+      ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Job', 'PodDisruptionBudget', 'Service'],
     );
   });
 
+  it('leaves the ServiceMonitor to the optional monitoring component', () => {
+    expect(kustomizationErrors(monitoringComponent, MONITORING_RULE)).toEqual([]);
+    expect(monitoring.map(({ object }) => object.kind)).toEqual(['ServiceMonitor']);
+  });
+
+  it('sets the image of every container it deploys, in one place', () => {
+    const images = deployed.flatMap(({ object }) => (object as IDeployment | IJob).spec?.template?.spec?.containers.map((container) => container.image) ?? []);
+    expect(images).toHaveLength(2);
+    expect(kustomization.images).toHaveLength(1);
+    const { name, ...replacement } = kustomization.images![0]!;
+    // kustomize replaces an image whose name (the part before the tag or digest) matches.
+    for (const image of images) expect(image!.replace(/[:@][^/]*$/, '')).toBe(name);
+    expect(Object.keys(replacement).filter((field) => ['newName', 'newTag', 'digest'].includes(field))).not.toEqual([]);
+  });
+
+  // The proof that the check above can fail: each of these breaks the real kustomization.
+  const brokenKustomizations: [string, () => Kustomization, string][] = [
+    ['the example Secret listed', () => ({ ...kustomization, resources: [...kustomization.resources!, EXAMPLE_SECRET] }), `lists ${EXAMPLE_SECRET}, which it must not`],
+    ['a manifest left out', () => ({ ...kustomization, resources: kustomization.resources!.filter((file) => file !== 'pdb.yaml') }), 'does not list pdb.yaml'],
+    ['a misspelt field', () => ({ ...kustomization, resource: kustomization.resources }), 'unexpected fields: resource'],
+    ['the ServiceMonitor pulled into the defaults', () => ({ ...kustomization, components: ['monitoring'] }), 'unexpected fields: components'],
+    ['a Component instead of a Kustomization', () => ({ ...kustomization, kind: 'Component' }), 'expected kustomize.config.k8s.io/v1beta1 Kustomization, got kustomize.config.k8s.io/v1beta1 Component'],
+  ];
+  it.each(brokenKustomizations)('rejects %s', (_, make, error) => {
+    expect(kustomizationErrors(make(), DEFAULT_RULE)).toContain(error);
+  });
+});
+
+describe('deploy/k8s against the Kubernetes API schemas', () => {
   it.each(manifests.map((manifest) => [`${manifest.file}: ${manifest.object.kind}`, manifest] as const))('%s is valid', (_, { object }) => {
     expect(schemaErrors(object)).toBeUndefined();
   });
@@ -85,6 +183,10 @@ describe('deploy/k8s against the Kubernetes API schemas', () => {
     ['a Service port given as text', () => withServicePort(only<IService>('Service'), 'eighty'), /port must be integer/],
     ['an HPA metric without its type', () => withMetricType(only<IHorizontalPodAutoscaler>('HorizontalPodAutoscaler')), /required property 'type'|required property type/],
     ['a Job without a pod template', () => ({ ...only<IJob>('Job'), spec: {} }), /required property 'template'|required property template/],
+    ['a pod annotation that is not text', () => withScrapeAnnotation(only<IDeployment>('Deployment'), true), /prometheus\.io~1scrape must be string/],
+    ['a ServiceMonitor without a selector', () => ({ ...only<IServiceMonitor>('ServiceMonitor'), spec: { endpoints: only<IServiceMonitor>('ServiceMonitor').spec.endpoints } }), /required property 'selector'|required property selector/],
+    ['a ServiceMonitor endpoint port given as a number', () => withMonitorPort(only<IServiceMonitor>('ServiceMonitor'), 8000), /port must be string/],
+    ['a ServiceMonitor interval in words', () => withMonitorInterval(only<IServiceMonitor>('ServiceMonitor'), '15 seconds'), /interval must match pattern/],
     ['an unknown kind', () => ({ ...only<IDeployment>('Deployment'), kind: 'Deploymnet' }), /no schema for apiVersion apps\/v1, kind Deploymnet/],
   ];
   it.each(broken)('rejects %s', (_, make, message) => {
@@ -173,6 +275,21 @@ describe('deploy/k8s: what the service needs', () => {
     expect(autoscaler.minReplicas).toBeGreaterThanOrEqual(2);
   });
 
+  it('lets Prometheus find every pod: scrape annotations on the pod template, a ServiceMonitor on the Service', () => {
+    const annotations = deployment.spec!.template.metadata!.annotations;
+    expect(annotations).toEqual({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(exposedPort()), 'prometheus.io/path': '/metrics' });
+    const service = only<IService>('Service');
+    const monitor = only<IServiceMonitor>('ServiceMonitor').spec;
+    expect(service.metadata!.labels).toMatchObject(monitor.selector.matchLabels!);
+    expect(monitor.endpoints).toHaveLength(1);
+    const [endpoint] = monitor.endpoints;
+    // A ServiceMonitor names the Service's port; the Service routes it to the pods' port.
+    expect(service.spec!.ports!.map((port) => port.name)).toContain(endpoint!.port);
+    expect(endpoint!.path).toBe('/metrics');
+    // Prometheus refuses a scrape timeout longer than the interval.
+    expect(seconds(endpoint!.scrapeTimeout!)).toBeLessThan(seconds(endpoint!.interval!));
+  });
+
   it('fits the connection budget at the most replicas: PostgreSQL’s default 100 connections, 3 reserved', () => {
     const maxReplicas = only<IHorizontalPodAutoscaler>('HorizontalPodAutoscaler').spec!.maxReplicas;
     // The supervisor checks the same sum, but only for its own pod (README: the connection budget).
@@ -212,6 +329,28 @@ function withProbePort(deployment: IDeployment, port: unknown): unknown {
 function withServicePort(service: IService, port: unknown): unknown {
   service.spec!.ports![0]!.port = port as number;
   return service;
+}
+
+function withScrapeAnnotation(deployment: IDeployment, value: unknown): unknown {
+  deployment.spec!.template.metadata!.annotations!['prometheus.io/scrape'] = value as string;
+  return deployment;
+}
+
+function withMonitorPort(monitor: IServiceMonitor, port: unknown): unknown {
+  monitor.spec.endpoints[0]!.port = port as string;
+  return monitor;
+}
+
+function withMonitorInterval(monitor: IServiceMonitor, interval: string): unknown {
+  monitor.spec.endpoints[0]!.interval = interval;
+  return monitor;
+}
+
+/** A Prometheus duration in whole seconds ("15s"), the only form these manifests use. */
+function seconds(duration: string): number {
+  const match = /^(\d+)s$/.exec(duration);
+  if (!match) throw new Error(`not a duration in seconds: ${duration}`);
+  return Number(match[1]);
 }
 
 function withMetricType(autoscaler: IHorizontalPodAutoscaler): unknown {
