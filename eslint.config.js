@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // bench/fastapi-seed/ is Python (the seed's FastAPI service), not ours to lint.
-  { ignores: ['dist/', 'node_modules/', 'data/', 'migrations/', 'bench/results/', 'bench/fastapi-seed/'] },
+  { ignores: ['dist/', 'client/dist/', 'node_modules/', 'data/', 'migrations/', 'bench/results/', 'bench/fastapi-seed/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

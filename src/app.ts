@@ -18,9 +18,11 @@ import { pressure } from './http/pressure.js';
 import { rateLimit } from './http/rate-limit.js';
 import { requestIdHeader, requestIdOf } from './http/request-id.js';
 import { security } from './http/security.js';
-import { validatorCompiler } from './http/validation.js';
+import { problemSchemas } from './http/problem.js';
+import { buildValidator } from './http/validation.js';
 import { PURGE_INTERVAL_MS } from './items/idempotency.js';
 import { itemRoutes } from './items/routes.js';
+import { itemSchemas } from './items/schemas.js';
 import { createItemsService } from './items/service.js';
 import { createLogger } from './logger.js';
 import { localMetrics } from './metrics.js';
@@ -36,7 +38,7 @@ export interface AppOptions {
   rateLimitStore?: FastifyRateLimitStoreCtor;
 }
 
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const { version, license } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; license: string };
 
 /**
  * Builds the whole service without listening: the entry point listens, tests inject or listen on
@@ -63,10 +65,13 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
     // Shutdown drains connections first (see http/drain.ts); a request that still arrives while
     // the app closes gets a 503 rather than a database that is gone.
     return503OnClosing: true,
+    // Validators that know the shared schemas below, which routes reach by $ref.
+    schemaController: { compilersFactory: { buildValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.server.headersTimeout = 10_000;
 
-  app.setValidatorCompiler(validatorCompiler);
+  // One definition of each schema that several routes and the OpenAPI document share.
+  for (const schema of [...itemSchemas, ...problemSchemas]) app.addSchema(schema);
   // Only JSON bodies are accepted; anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
@@ -96,7 +101,7 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
   await app.register(drain);
   await app.register(loadShedding, { maxInFlight: config.maxInFlight, exempt: ['/healthz', '/readyz', '/metrics'] });
   await app.register(metrics, { collect: collectMetrics });
-  await app.register(docs, { version });
+  await app.register(docs, { version, license });
   await app.register(healthRoutes, { pingDatabase: () => db`SELECT 1`.execute(), readyTimeoutMs: 2_000 });
   const items = createItemsService(db, {
     poolSize: config.dbPoolMax,

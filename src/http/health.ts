@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { ignorePressure } from './pressure.js';
-import { problem, problemResponses, sendProblem } from './problem.js';
+import { problem, sendProblem } from './problem.js';
+import { problemResponses, REQUEST_ID_HEADER } from './responses.js';
 
 export interface HealthOptions {
   /** A round trip to the database (SELECT 1). */
@@ -9,20 +10,46 @@ export interface HealthOptions {
   readyTimeoutMs: number;
 }
 
-const Status = Type.Object({ status: Type.String() });
+const status = (value: string, description: string) =>
+  Type.Object({ status: Type.Literal(value) }, { additionalProperties: false, description, headers: REQUEST_ID_HEADER, examples: [{ status: value }] });
+
+/** Probes take no input: the only refusal they can meet is the HTTP parser's, for any path. */
+const PARSER_REFUSALS = ['HEADERS_TOO_LARGE'] as const;
 
 /** Liveness never touches the database (a slow database must not get the process restarted); readiness does. */
 export async function healthRoutes(app: FastifyInstance, { pingDatabase, readyTimeoutMs }: HealthOptions) {
   // Probes answer under pressure too: an orchestrator must not restart a busy but healthy worker.
   const config = { pressureHandler: ignorePressure };
 
-  app.get('/healthz', { config, schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
-    status: 'ok',
-  }));
+  app.get(
+    '/healthz',
+    {
+      config,
+      schema: {
+        operationId: 'getHealth',
+        tags: ['health'],
+        summary: 'The process is alive',
+        description: 'Never touches the database, and is never shed or rate-limited.',
+        security: [],
+        response: { 200: status('ok', 'Alive'), ...problemResponses(PARSER_REFUSALS) },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
 
   app.get(
     '/readyz',
-    { config, schema: { tags: ['health'], summary: 'The database answers', response: { 200: Status, ...problemResponses } } },
+    {
+      config,
+      schema: {
+        operationId: 'getReadiness',
+        tags: ['health'],
+        summary: 'The database answers',
+        description: `Ready when the database answers \`SELECT 1\` within ${readyTimeoutMs} ms; never shed or rate-limited.`,
+        security: [],
+        response: { 200: status('ready', 'Ready to serve'), ...problemResponses(['NOT_READY', ...PARSER_REFUSALS]) },
+      },
+    },
     async (request, reply) => {
       try {
         await withTimeout(pingDatabase(), readyTimeoutMs);

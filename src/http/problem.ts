@@ -2,29 +2,50 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { ref } from './schema-ref.js';
 
 /** The one error body of the service: RFC 9457 problem details. */
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-export const FieldError = Type.Object({
-  in: Type.String({ description: 'body, querystring, params or headers' }),
-  field: Type.String({ description: 'The offending field, dotted for nested ones; empty for the whole part' }),
-  message: Type.String(),
-});
+export const FieldError = Type.Object(
+  {
+    in: Type.String({ description: 'body, querystring, params or headers' }),
+    field: Type.String({ description: 'The offending field, dotted for nested ones; empty for the whole part' }),
+    message: Type.String(),
+  },
+  { $id: 'FieldError', additionalProperties: false, description: 'One field that broke the schema' },
+);
+
+const problemMembers = {
+  type: Type.String({ description: '"about:blank": the status and `code` say what happened' }),
+  title: Type.String({ description: "The status's reason phrase" }),
+  status: Type.Integer({ minimum: 400, maximum: 599, description: 'The HTTP status, repeated' }),
+  detail: Type.String({ description: 'What happened, for a person to read' }),
+};
 
 export const Problem = Type.Object(
   {
-    type: Type.String({ description: '"about:blank": the status and `code` say what happened' }),
-    title: Type.String(),
-    status: Type.Integer(),
-    detail: Type.String(),
+    ...problemMembers,
     code: Type.Enum(ERROR_CODES, { description: 'A stable, machine-readable error code' }),
-    errors: Type.Optional(Type.Array(FieldError)),
+    errors: Type.Optional(Type.Array(ref(FieldError), { description: 'With VALIDATION_FAILED: each field that broke the schema' })),
     request_id: Type.Optional(Type.String({ description: 'On a 500: the request id under which the log has the cause' })),
   },
-  { additionalProperties: false },
+  { $id: 'Problem', additionalProperties: false, description: 'An RFC 9457 problem: every error this service answers' },
 );
+
+/** A Problem whose `errors` name each field that broke the schema: the 422 of a request that fails validation. */
+export const ValidationProblem = Type.Object(
+  {
+    ...problemMembers,
+    code: Type.Literal('VALIDATION_FAILED'),
+    errors: Type.Array(ref(FieldError), { minItems: 1 }),
+  },
+  { $id: 'ValidationProblem', additionalProperties: false, description: 'A request that broke the schema, field by field' },
+);
+
+/** Registered once with the app (app.addSchema) and referenced by `$ref` from the routes. */
+export const problemSchemas = [FieldError, Problem, ValidationProblem];
 
 export type FieldError = Static<typeof FieldError>;
 export type Problem = Static<typeof Problem>;
@@ -36,9 +57,3 @@ export function problem(status: number, code: ErrorCode, detail: string, errors?
 export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
-
-/** The response schemas that every route declares for its errors (and that OpenAPI shows). */
-export const problemResponses = {
-  '4xx': { description: 'Client error', content: { [PROBLEM_CONTENT_TYPE]: { schema: Problem } } },
-  '5xx': { description: 'Server error or unavailable', content: { [PROBLEM_CONTENT_TYPE]: { schema: Problem } } },
-} as const;

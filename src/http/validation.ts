@@ -1,6 +1,6 @@
 import { Ajv, type Options } from 'ajv';
 import addFormats from 'ajv-formats';
-import type { FastifySchemaCompiler } from 'fastify';
+import type { FastifyServerOptions } from 'fastify';
 
 /**
  * Text that PostgreSQL can store: no NUL character, and no unpaired UTF-16 surrogate (which would
@@ -14,8 +14,19 @@ export const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
  * Pydantic). Every error is reported, not just the first, so clients can fix them all at once.
  */
 const common: Options = { useDefaults: true, removeAdditional: true, allErrors: true, strict: false };
-const forText = addFormats.default(new Ajv({ ...common, coerceTypes: 'array' }));
-const forJson = addFormats.default(new Ajv({ ...common, coerceTypes: false }));
 
-export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? forJson : forText).compile(schema);
+type ValidatorFactory = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']>;
+
+/**
+ * Fastify's `compilersFactory.buildValidator`: called with the app's shared schemas (app.addSchema),
+ * which the route schemas reach by `$ref`, so each validator knows them.
+ */
+export const buildValidator: ValidatorFactory = (sharedSchemas) => {
+  const forText = addFormats.default(new Ajv({ ...common, coerceTypes: 'array' }));
+  const forJson = addFormats.default(new Ajv({ ...common, coerceTypes: false }));
+  for (const schema of Object.values(sharedSchemas)) {
+    forText.addSchema(schema);
+    forJson.addSchema(schema);
+  }
+  return ({ schema, httpPart }) => (httpPart === 'body' ? forJson : forText).compile(schema);
+};

@@ -2,10 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { ServiceError } from '../errors.js';
-import { problemResponses } from '../http/problem.js';
+import type { ErrorCode } from '../errors.js';
+import { problemResponses, RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../http/responses.js';
+import { ref } from '../http/schema-ref.js';
 import { idempotencyClaim } from './idempotency.js';
 import type { ItemPage } from './repository.js';
-import { CreateHeaders, DEFAULT_PAGE_SIZE, ItemCreate, ItemParams, ItemPublic, ItemUpdate, ListQuery } from './schemas.js';
+import { CreateHeaders, DEFAULT_PAGE_SIZE, Item, ItemCreate, ItemParams, ItemUpdate, ListQuery } from './schemas.js';
 import type { ItemsService } from './service.js';
 
 export interface ItemRoutesOptions {
@@ -22,16 +24,44 @@ export class ItemNotFoundError extends ServiceError {
 
 const tags = ['items'];
 
+/** Reads are open to anyone; writes need an API key when the service runs with API_KEYS (see docs.ts). */
+const open: { [scheme: string]: string[] }[] = [];
+const needsApiKey = [{ apiKey: [] }];
+
+/** Headers on every answer of an item route. */
+const headers = { ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS };
+
+/** The problems each kind of operation can answer, by code (their statuses follow from the codes). */
+const ANY: ErrorCode[] = ['RATE_LIMITED', 'INTERNAL_ERROR', 'OVERLOADED'];
+const READ: ErrorCode[] = [...ANY, 'VALIDATION_FAILED', 'DATABASE_UNAVAILABLE'];
+const WRITE: ErrorCode[] = [...READ, 'UNAUTHORIZED', 'OUTCOME_UNKNOWN'];
+/** A body is read (and refused) before the route's own checks; DELETE reads one too when it is sent. */
+const BODY: ErrorCode[] = ['MALFORMED_JSON', 'EMPTY_BODY', 'INVALID_UTF8', 'BAD_REQUEST', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
+
 export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (app, { items, idempotencyTtlSeconds }) => {
   app.get(
     '/items',
     {
       schema: {
+        operationId: 'listItems',
         tags,
         summary: 'List items by ascending id, a page at a time',
         description: 'When more items follow, a `Link: <…>; rel="next"` header gives the next page.',
+        security: open,
         querystring: ListQuery,
-        response: { 200: Type.Array(ItemPublic), ...problemResponses },
+        response: {
+          200: Type.Array(ref(Item), {
+            description: 'A page of items, by ascending id',
+            headers: {
+              Link: {
+                type: 'string',
+                description: 'When more items follow: the next page, `</items?after=<last id>&limit=<limit>>; rel="next"`',
+              },
+              ...headers,
+            },
+          }),
+          ...problemResponses(READ),
+        },
       },
     },
     async (request, reply) => {
@@ -48,21 +78,39 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
     '/items',
     {
       schema: {
+        operationId: 'createItem',
         tags,
         summary: 'Create an item',
         description:
           'With an `Idempotency-Key`, a retry of the same request returns the original response ' +
-          '(marked `Idempotent-Replayed: true`) and creates nothing; the same key with another body is a 422.',
+          '(marked `Idempotent-Replayed: true`) and creates nothing; the same key with another body is a 422. ' +
+          'A 503 (any of its codes) is safe to retry with the same key.',
+        security: needsApiKey,
         headers: CreateHeaders,
-        body: ItemCreate,
-        response: { 201: ItemPublic, ...problemResponses },
+        body: ref(ItemCreate),
+        response: {
+          201: ref(Item, {
+            description: 'The item created, or the one created by the first request with this Idempotency-Key',
+            headers: {
+              Location: { type: 'string', description: 'The new item: `/items/{id}`' },
+              'Idempotent-Replayed': {
+                type: 'string',
+                enum: ['true'],
+                description: 'Present on a retry answered with the response stored for its Idempotency-Key',
+              },
+              ...headers,
+            },
+          }),
+          ...problemResponses([...BODY, ...WRITE, 'UNSTORABLE_VALUE', 'IDEMPOTENCY_KEY_REUSED']),
+        },
       },
     },
     async (request, reply) => {
       const key = request.headers['idempotency-key'];
       const idempotency = key === undefined ? undefined : idempotencyClaim(key, request.caller, request.body, idempotencyTtlSeconds);
       const created = await items.create({ ...request.body, idempotency });
-      if (created.replayed) reply.code(created.status).header('idempotent-replayed', 'true');
+      // A stored response is a creation's, a 201 (the types know only the statuses the schema lists).
+      if (created.replayed) reply.code(created.status as 201).header('idempotent-replayed', 'true');
       else reply.code(201);
       return reply.header('location', `/items/${created.item.id}`).send(created.item);
     },
@@ -70,7 +118,16 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
 
   app.get(
     '/items/:id',
-    { schema: { tags, summary: 'Read an item', params: ItemParams, response: { 200: ItemPublic, ...problemResponses } } },
+    {
+      schema: {
+        operationId: 'getItem',
+        tags,
+        summary: 'Read an item',
+        security: open,
+        params: ItemParams,
+        response: { 200: ref(Item, { description: 'The item', headers }), ...problemResponses([...READ, 'ITEM_NOT_FOUND']) },
+      },
+    },
     async (request) => {
       const item = await items.find(request.params.id);
       if (!item) throw new ItemNotFoundError(request.params.id);
@@ -82,11 +139,16 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
     '/items/:id',
     {
       schema: {
+        operationId: 'updateItem',
         tags,
         summary: 'Change some fields of an item',
+        security: needsApiKey,
         params: ItemParams,
-        body: ItemUpdate,
-        response: { 200: ItemPublic, ...problemResponses },
+        body: ref(ItemUpdate),
+        response: {
+          200: ref(Item, { description: 'The item, changed', headers }),
+          ...problemResponses([...BODY, ...WRITE, 'ITEM_NOT_FOUND', 'UNSTORABLE_VALUE']),
+        },
       },
     },
     async (request) => {
@@ -100,10 +162,15 @@ export const itemRoutes: FastifyPluginAsyncTypebox<ItemRoutesOptions> = async (a
     '/items/:id',
     {
       schema: {
+        operationId: 'deleteItem',
         tags,
         summary: 'Delete an item',
+        security: needsApiKey,
         params: ItemParams,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...problemResponses },
+        response: {
+          204: Type.Null({ description: 'Deleted', headers }),
+          ...problemResponses([...BODY, ...WRITE, 'ITEM_NOT_FOUND']),
+        },
       },
     },
     async (request, reply) => {

@@ -16,21 +16,39 @@ const Id = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
 /** RFC 3339 in UTC with milliseconds, as the database's rows already carry it (see db/client.ts). */
 const Timestamp = Type.String({ format: 'date-time' });
 
-export const ItemPublic = Type.Object(
+/*
+ * The `$id`s name the shared schemas (app.addSchema): routes refer to them with ref(), and the
+ * OpenAPI document lists them once under components.schemas.
+ */
+
+export const Item = Type.Object(
   { id: Id, name: Type.String(), description: Type.Union([Type.String(), Type.Null()]), created_at: Timestamp, updated_at: Timestamp },
-  { additionalProperties: false },
+  {
+    $id: 'Item',
+    additionalProperties: false,
+    description: 'An item, as stored',
+    examples: [{ id: 1, name: 'x', description: 'y', created_at: '2026-11-29T01:19:59.554Z', updated_at: '2026-11-29T01:19:59.554Z' }],
+  },
 );
 
 // `additionalProperties: false` with Ajv's `removeAdditional` drops unknown fields, as Pydantic does.
 export const ItemCreate = Type.Object(
   { name: Name, description: Type.Optional(Description) },
-  { additionalProperties: false },
+  { $id: 'ItemCreate', additionalProperties: false, description: 'A new item', examples: [{ name: 'x', description: 'y' }] },
 );
 
 export const ItemUpdate = Type.Object(
   { name: Type.Optional(Name), description: Type.Optional(Description) },
-  { additionalProperties: false },
+  {
+    $id: 'ItemUpdate',
+    additionalProperties: false,
+    description: 'The fields to change; the others stay as they are',
+    examples: [{ description: null }],
+  },
 );
+
+/** Registered once with the app (app.addSchema) and referenced by `$ref` from the routes. */
+export const itemSchemas = [Item, ItemCreate, ItemUpdate];
 
 export const ItemParams = Type.Object({ id: Id });
 
@@ -58,7 +76,7 @@ export const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
-export type ItemPublic = Static<typeof ItemPublic>;
+export type Item = Static<typeof Item>;
 export type ItemCreate = Static<typeof ItemCreate>;
 export type CreateHeaders = Static<typeof CreateHeaders>;
 export type ItemUpdate = Static<typeof ItemUpdate>;

@@ -10,6 +10,9 @@ const TIMEOUT = 60_000;
 
 const ITEM_OPERATIONS = ['GET /items', 'POST /items', 'GET /items/{id}', 'PATCH /items/{id}', 'DELETE /items/{id}'];
 
+/** Writes need this key: the page must send it once entered under Authorize. */
+const API_KEY = 'docs-test-key';
+
 let database: TestDatabase;
 let app: FastifyInstance;
 let browser: Browser | undefined;
@@ -24,7 +27,7 @@ const consoleErrors: string[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  app = await buildTestApp(database.url);
+  app = await buildTestApp(database.url, { API_KEYS: API_KEY });
   // A real socket, since the browser cannot reach app.inject.
   await app.listen({ host: '127.0.0.1', port: 0 });
   origin = originOf(app);
@@ -50,7 +53,12 @@ describe('the API documentation page at /docs', { timeout: TIMEOUT }, () => {
   });
 
   it('runs GET /items against the live API', async () => {
-    const inserted = await app.inject({ method: 'POST', url: '/items', payload: { name: 'from-the-browser-test' } });
+    const inserted = await app.inject({
+      method: 'POST',
+      url: '/items',
+      payload: { name: 'from-the-browser-test' },
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
     expect(inserted.statusCode, inserted.body).toBe(201);
 
     const response = await execute(operation(page, 'GET', '/items'));
@@ -59,6 +67,25 @@ describe('the API documentation page at /docs', { timeout: TIMEOUT }, () => {
     expect(response.body).toContain('from-the-browser-test');
   });
 
+  it('takes an API key under Authorize, for the operations that need one', async () => {
+    const locked = await page.locator('.opblock').evaluateAll((operations) =>
+      operations
+        .filter((element) => element.querySelector('.authorization__btn'))
+        .map((element) => element.querySelector('.opblock-summary-method')?.textContent?.trim()),
+    );
+    expect(locked.sort()).toEqual(['DELETE', 'PATCH', 'POST']);
+
+    await page.locator('.auth-wrapper .authorize').click();
+    const dialog = page.locator('.modal-ux');
+    await dialog.locator('input').fill(API_KEY);
+    await dialog.getByRole('button', { name: 'Apply credentials' }).click();
+    // Authorized: the dialog offers to log out instead.
+    await dialog.locator('button', { hasText: 'Logout' }).waitFor();
+    await dialog.locator('button', { hasText: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+  });
+
+  // Needs the key entered above: without it, the service answers 401.
   it('runs POST /items with an edited body, and the item is stored', async () => {
     const create = operation(page, 'POST', '/items');
     const response = await execute(create, async () => {

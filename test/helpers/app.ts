@@ -3,14 +3,20 @@ import pino from 'pino';
 import { inject } from 'vitest';
 import { buildApp, type AppConfig } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { checkResponsesAgainstDocument } from './contract.js';
 
-/** The app as production builds it, on the given database, with defaults for everything else. */
+/**
+ * The app as production builds it, on the given database, with defaults for everything else; each
+ * of its responses is checked against its OpenAPI document (see contract.ts).
+ */
 export async function buildTestApp(databaseUrl: string, env: Record<string, string> = {}): Promise<FastifyInstance> {
   ({ databaseUrl, env } = throughPgBouncer(databaseUrl, env));
   // A test machine busy with other suites lags: event-loop shedding only where a test asks for it.
   env = { MAX_EVENT_LOOP_DELAY_MS: '0', ...env };
   const config: AppConfig = { ...loadConfig({ DATABASE_URL: databaseUrl, ...env }), databaseUrl };
-  return buildApp(config, { logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }) });
+  const app = await buildApp(config, { logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }) });
+  checkResponsesAgainstDocument(app);
+  return app;
 }
 
 /**

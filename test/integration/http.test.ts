@@ -145,19 +145,3 @@ describe('health', () => {
     }
   });
 });
-
-describe('OpenAPI', () => {
-  it('documents every item operation with its schemas at /openapi.json', async () => {
-    const response = await app.inject({ method: 'GET', url: '/openapi.json' });
-    expect(response.statusCode).toBe(200);
-    const document = response.json();
-    expect(document.openapi).toMatch(/^3\./);
-    expect(Object.keys(document.paths['/items'])).toEqual(['get', 'post']);
-    expect(Object.keys(document.paths['/items/{id}'])).toEqual(['get', 'patch', 'delete']);
-    const create = document.paths['/items'].post;
-    expect(create.requestBody.content['application/json'].schema.required).toEqual(['name']);
-    expect(create.responses['201'].content['application/json'].schema.properties).toHaveProperty('created_at');
-    expect(create.responses['4XX'].content['application/problem+json'].schema.properties).toHaveProperty('errors');
-    expect(document.paths['/items'].get.parameters.map((parameter: { name: string }) => parameter.name)).toEqual(['limit', 'after']);
-  });
-});
