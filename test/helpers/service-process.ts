@@ -18,11 +18,19 @@ export class ServiceProcess {
   private readonly child: ChildProcessByStdio<null, Readable, Readable>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(env: Record<string, string>, { args = [], preload = [] }: { args?: string[]; preload?: string[] } = {}) {
+  /**
+   * `processGroup`: the service leads a process group of its own (its workers join it), as in a
+   * terminal, so that `signalProcessGroup` can do what Ctrl-C does.
+   */
+  constructor(
+    env: Record<string, string>,
+    { args = [], preload = [], processGroup = false }: { args?: string[]; preload?: string[]; processGroup?: boolean } = {},
+  ) {
     const imports = ['tsx', ...preload].flatMap((module) => ['--import', module]);
     this.child = spawn(process.execPath, [...imports, 'src/server.ts', ...args], {
       env: { ...process.env, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: processGroup,
     });
     for (const stream of [this.child.stdout, this.child.stderr]) {
       // A chunk may end in the middle of a line: keep the rest until the line is complete.
@@ -78,6 +86,11 @@ export class ServiceProcess {
 
   signal(signal: NodeJS.Signals): void {
     this.child.kill(signal);
+  }
+
+  /** The signal to every process of the group, as a terminal's Ctrl-C (SIGINT) does. */
+  signalProcessGroup(signal: NodeJS.Signals): void {
+    process.kill(-this.pid, signal);
   }
 
   /** Stops the process (SIGTERM, then SIGKILL after a grace period) unless it has exited already. */
