@@ -11,8 +11,11 @@ export type WorkerMessage =
   | { type: 'metrics-request'; id: number };
 
 export type PrimaryMessage =
-  /** Finish in-flight requests, close, exit 0. */
-  | { type: 'shutdown' }
+  /**
+   * Finish in-flight requests, close, exit 0. `listenerClosed`: the supervisor has closed the
+   * listening socket (a full stop), so keep taking the connections it already accepted until idle.
+   */
+  | { type: 'shutdown'; listenerClosed: boolean }
   | { type: 'metrics-response'; id: number; text?: string; error?: string };
 
 const WORKER_MESSAGES = new Set(['heartbeat', 'boot-error', 'retire', 'metrics-request']);

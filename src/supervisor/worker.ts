@@ -33,24 +33,35 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
 
   // Registered before booting: a shutdown asked for while the worker boots waits for the boot.
   let serving: Serving | undefined;
-  let stopRequested = false;
+  let stopRequested: { listenerClosed: boolean } | undefined;
+  let stopping: Promise<void> | undefined;
   const heartbeat = setInterval(() => send({ type: 'heartbeat' }), heartbeatInterval(config.workerTimeoutMs));
-  const stop = async () => {
-    stopRequested = true;
+  const stop = async (listenerClosed: boolean) => {
+    stopRequested ??= { listenerClosed };
     if (!serving) return;
-    clearInterval(heartbeat);
-    await serving.stop();
-    process.exit(0);
+    const { listenerClosed: upstream } = stopRequested;
+    const running = serving;
+    stopping ??= (async () => {
+      clearInterval(heartbeat);
+      logger.info({ event: 'worker-draining', workerPid: process.pid, listenerClosed: upstream }, 'worker draining');
+      await running.stop({ listenerClosed: upstream });
+      process.exit(0);
+    })();
+    await stopping;
   };
   process.on('message', (message) => {
     if (!isPrimaryMessage(message)) return;
-    if (message.type === 'shutdown') void stop();
+    if (message.type === 'shutdown') void stop(message.listenerClosed);
     else answerMetricsRequest(message);
   });
-  // Ctrl-C reaches the whole process group; a vanished supervisor must not leave workers behind.
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
-  process.on('disconnect', () => void stop());
+  process.on('SIGTERM', () => void stop(false));
+  // Ctrl-C reaches the whole process group: the supervisor got it too, and stops every worker in
+  // order (listening socket first). A worker without a supervisor stops on its own.
+  process.on('SIGINT', () => {
+    if (!process.connected) void stop(false);
+  });
+  // A vanished supervisor must not leave workers behind.
+  process.on('disconnect', () => void stop(false));
 
   try {
     serving = await serve(config, logger, { onResponse, collectMetrics: askSupervisorForMetrics });
@@ -59,7 +70,7 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
     send({ type: 'boot-error', message: error instanceof Error ? error.message : String(error) });
     process.exit(1);
   }
-  if (stopRequested) await stop();
+  if (stopRequested) await stop(stopRequested.listenerClosed);
 }
 
 const METRICS_TIMEOUT_MS = 10_000;

@@ -1,0 +1,43 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+
+/**
+ * The listening sockets that node:cluster opens in the supervisor for its workers.
+ *
+ * In round-robin mode (the default everywhere but Windows) the supervisor accepts every connection
+ * and hands it to a worker. node:cluster closes the listening socket only when the last worker
+ * stops listening, and at that moment it also closes the connections it had accepted but not yet
+ * handed out: clients that had sent a request see a reset. A full stop must go the other way
+ * round: close the listening socket first (new connections are refused, which a client knows it
+ * may retry), then let the workers take the connections already accepted and answer them.
+ *
+ * node:cluster has no API to close its socket on its own, so it is caught as it is bound, through
+ * the `net.server.listen` tracing channel (published by the Node.js releases since mid-2024), and
+ * its handle closed directly; node:cluster's own close of it later does nothing. Where the
+ * channel is not published, nothing is caught and the workers close the socket as before.
+ */
+
+interface ListeningHandle {
+  close(): void;
+}
+
+export class Listeners {
+  private readonly handles = new Set<ListeningHandle>();
+  private readonly onListen = (message: unknown) => {
+    // `_handle` is the bound socket; node:cluster takes it over right after this event.
+    const handle = (message as { server?: { _handle?: ListeningHandle | null } }).server?._handle;
+    if (handle) this.handles.add(handle);
+  };
+
+  constructor() {
+    diagnosticsChannel.subscribe('tracing:net.server.listen:asyncEnd', this.onListen);
+  }
+
+  /** Closes every listening socket caught; returns how many there were. */
+  close(): number {
+    diagnosticsChannel.unsubscribe('tracing:net.server.listen:asyncEnd', this.onListen);
+    const count = this.handles.size;
+    for (const handle of this.handles) handle.close();
+    this.handles.clear();
+    return count;
+  }
+}
