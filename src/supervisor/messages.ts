@@ -1,3 +1,5 @@
+import type { MetricsSnapshot } from '../metrics.js';
+
 /** What the supervisor and its workers say to each other over the cluster's IPC channel. */
 
 export type WorkerMessage =
@@ -8,7 +10,11 @@ export type WorkerMessage =
   /** The worker served its max-requests and asks to be replaced. */
   | { type: 'retire' }
   /** GET /metrics: the worker asks for every worker's metrics, aggregated. */
-  | { type: 'metrics-request'; id: number };
+  | { type: 'metrics-request'; id: number }
+  /** This worker's metrics now, answering the supervisor's `metrics-snapshot-request`. */
+  | { type: 'metrics-snapshot'; id: number; metrics: MetricsSnapshot }
+  /** This worker's last metrics, sent after its last response and before it exits. */
+  | { type: 'final-metrics'; metrics: MetricsSnapshot };
 
 export type PrimaryMessage =
   /**
@@ -16,10 +22,11 @@ export type PrimaryMessage =
    * listening socket (a full stop), so keep taking the connections it already accepted until idle.
    */
   | { type: 'shutdown'; listenerClosed: boolean }
-  | { type: 'metrics-response'; id: number; text?: string; error?: string };
+  | { type: 'metrics-response'; id: number; text?: string; error?: string }
+  | { type: 'metrics-snapshot-request'; id: number };
 
-const WORKER_MESSAGES = new Set(['heartbeat', 'boot-error', 'retire', 'metrics-request']);
-const PRIMARY_MESSAGES = new Set(['shutdown', 'metrics-response']);
+const WORKER_MESSAGES = new Set(['heartbeat', 'boot-error', 'retire', 'metrics-request', 'metrics-snapshot', 'final-metrics']);
+const PRIMARY_MESSAGES = new Set(['shutdown', 'metrics-response', 'metrics-snapshot-request']);
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
   return WORKER_MESSAGES.has((message as { type?: unknown } | null)?.type as string);

@@ -2,8 +2,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.js';
+import { ClusterMetrics } from './cluster-metrics.js';
 import { connectionBudgetProblem, type ConnectionBudget } from './connection-budget.js';
 import { Listeners } from './listeners.js';
 import { heartbeatInterval, isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
@@ -59,8 +59,7 @@ export class Supervisor {
   private watchdog: NodeJS.Timeout | undefined;
   /** Reloads, recycles and scale-downs run one at a time, in order. */
   private rolling: Promise<unknown> = Promise.resolve();
-  /** Collects every worker's metrics (prom-client's cluster support) for whichever worker is scraped. */
-  private readonly aggregator = new AggregatorRegistry();
+  private readonly metrics = new ClusterMetrics();
   private readonly listeners = new Listeners();
 
   constructor(private readonly options: SupervisorOptions) {
@@ -111,6 +110,8 @@ export class Supervisor {
       this.log.info({ event: 'worker-listening', workerPid: entry.pid, workerId: worker.id }, 'worker listening');
     });
     worker.on('exit', (code, signal) => this.onExit(entry, code, signal));
+    // Its IPC channel closes after the last message it sent: its final metrics are in.
+    worker.on('disconnect', () => this.metrics.departedWorker(worker.id));
     return entry;
   }
 
@@ -127,12 +128,26 @@ export class Supervisor {
         this.enqueue(() => this.replace(entry));
         break;
       case 'metrics-request':
-        this.aggregator.clusterMetrics().then(
+        this.scrapeMetrics().then(
           (text) => this.send(entry, { type: 'metrics-response', id: message.id, text }),
           (error: Error) => this.send(entry, { type: 'metrics-response', id: message.id, error: error.message }),
         );
         break;
+      case 'metrics-snapshot':
+        this.metrics.received(entry.worker.id, message.id, message.metrics);
+        break;
+      case 'final-metrics':
+        this.metrics.received(entry.worker.id, undefined, message.metrics);
+        break;
     }
+  }
+
+  /** Every worker's metrics; booting workers have served nothing and are not waited for. */
+  private scrapeMetrics(): Promise<string> {
+    const targets = [...this.tracked.values()]
+      .filter((entry) => entry.listening && entry.worker.isConnected())
+      .map((entry) => ({ id: entry.worker.id, requestSnapshot: (id: number) => this.send(entry, { type: 'metrics-snapshot-request', id }) }));
+    return this.metrics.scrape(targets);
   }
 
   private onExit(entry: TrackedWorker, code: number | null, signal: string | null): void {

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.js';
+import { metricsSnapshot } from '../metrics.js';
 import { serve, type Serving } from '../serve.js';
 import { heartbeatInterval, isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
@@ -45,6 +45,7 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
       clearInterval(heartbeat);
       logger.info({ event: 'worker-draining', workerPid: process.pid, listenerClosed: upstream }, 'worker draining');
       await running.stop({ listenerClosed: upstream });
+      await sendFinalMetrics();
       process.exit(0);
     })();
     await stopping;
@@ -52,6 +53,7 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
   process.on('message', (message) => {
     if (!isPrimaryMessage(message)) return;
     if (message.type === 'shutdown') void stop(message.listenerClosed);
+    else if (message.type === 'metrics-snapshot-request') answerSnapshotRequest(message.id);
     else answerMetricsRequest(message);
   });
   process.on('SIGTERM', () => void stop(false));
@@ -73,14 +75,33 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
   if (stopRequested) await stop(stopRequested.listenerClosed);
 }
 
+/** This worker's metrics, for the supervisor to add up with the others'. */
+function answerSnapshotRequest(id: number): void {
+  metricsSnapshot().then(
+    (metrics) => process.send?.({ type: 'metrics-snapshot', id, metrics } satisfies WorkerMessage),
+    () => {
+      // The supervisor counts this worker with its last snapshot.
+    },
+  );
+}
+
+/**
+ * After the last response, before exiting: the supervisor keeps this worker's counters, so that
+ * the totals it serves do not go down when the worker is gone.
+ */
+async function sendFinalMetrics(): Promise<void> {
+  const sendToSupervisor = process.send?.bind(process);
+  if (!sendToSupervisor || !process.connected) return;
+  const metrics = await metricsSnapshot();
+  // Sent before exiting: the callback comes once the message is in the IPC channel.
+  await new Promise<void>((resolve) => sendToSupervisor({ type: 'final-metrics', metrics } satisfies WorkerMessage, () => resolve()));
+}
+
 const METRICS_TIMEOUT_MS = 10_000;
-// Constructing one installs prom-client's listener that answers the supervisor's requests for
-// this worker's metrics (the global registry's).
-new AggregatorRegistry();
 const metricsRequests = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
 let lastMetricsRequest = 0;
 
-/** Every worker's metrics, aggregated by the supervisor (prom-client asks each worker over IPC). */
+/** Every worker's metrics, added up by the supervisor. */
 function askSupervisorForMetrics(): Promise<string> {
   const id = ++lastMetricsRequest;
   return new Promise<string>((resolve, reject) => {
