@@ -210,21 +210,25 @@ describe('the supervisor', () => {
   }, 60_000);
 
   it('refuses new connections cleanly on SIGTERM under a load of fresh connections: none is reset after its request was sent', async () => {
-    const { service, baseUrl } = await startSupervisor();
-    const load = startLoad(baseUrl, { concurrency: 20, method: 'POST', path: '/items', freshConnections: true });
-    await waitUntil(() => load.answered() > 300, 'load to flow');
+    // Whether a connection sits in the listener's queue at the moment of the stop is a matter of
+    // timing: two stops make a regression all but certain to show.
+    for (const round of [1, 2]) {
+      const { service, baseUrl } = await startSupervisor();
+      const load = startLoad(baseUrl, { concurrency: 50, method: 'POST', path: '/items', freshConnections: true });
+      await waitUntil(() => load.answered() > 300, 'load to flow');
 
-    service.signal('SIGTERM');
-    const exit = await service.exited;
-    const result = await load.stop();
+      service.signal('SIGTERM');
+      const exit = await service.exited;
+      const result = await load.stop();
 
-    expect(exit).toEqual({ code: 0, signal: null });
-    console.info(`SIGTERM under fresh connections: ${result.total} requests, ${result.notAccepted} refused`, result.statuses, result.errors);
-    // Refused before connecting (ECONNREFUSED) is fine; a reset after the request was sent is not.
-    expect(result.errors).toEqual({});
-    expect(Object.keys(result.statuses)).toEqual(['201']);
-    expect(await storedIds(result.createdIds)).toBe(result.createdIds.length);
-  }, 60_000);
+      expect(exit).toEqual({ code: 0, signal: null });
+      console.info(`SIGTERM under fresh connections (${round}): ${result.total} requests, ${result.notAccepted} refused`, result.statuses, result.errors);
+      // Refused before connecting (ECONNREFUSED) is fine; a reset after the request was sent is not.
+      expect(result.errors).toEqual({});
+      expect(Object.keys(result.statuses)).toEqual(['201']);
+      expect(await storedIds(result.createdIds)).toBe(result.createdIds.length);
+    }
+  }, 90_000);
 
   it('answers with Connection: close while a worker drains', async () => {
     const { service, baseUrl } = await startSupervisor({ GRACEFUL_TIMEOUT: '60', DB_STATEMENT_TIMEOUT_MS: '60000' });
