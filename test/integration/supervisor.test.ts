@@ -1,5 +1,8 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -303,6 +306,24 @@ describe('the supervisor', () => {
     const after = liveWorkers(service);
     expect(after.filter((pid) => before.includes(pid))).toEqual([]);
   }, 90_000);
+
+  it('stops a reload whose new worker cannot start, and keeps the old workers serving', async () => {
+    const marker = path.join(await mkdtemp(path.join(tmpdir(), 'supervisor-test-')), 'broken-build');
+    try {
+      const { service, baseUrl } = await startSupervisor({ FAIL_BOOT_WHEN: marker }, ['./test/fixtures/fail-boot-when-file-exists.ts']);
+      const before = liveWorkers(service);
+      await writeFile(marker, '');
+
+      service.signal('SIGHUP');
+      const [ended] = await service.waitForEvent('reload-ended');
+      expect(service.events('reload-aborted')).toHaveLength(1);
+      expect(ended).toMatchObject({ replaced: 0, exited: [], notReplaced: before });
+      expect(liveWorkers(service)).toEqual(before);
+      expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
+    } finally {
+      await rm(path.dirname(marker), { recursive: true, force: true });
+    }
+  });
 
   it('kills no worker after the supervisor itself was paused for longer than --timeout, and still kills a hung one', async () => {
     const { service } = await startSupervisor({ WORKER_TIMEOUT: '1' }, ['./test/fixtures/busy-loop-on-sigusr2.ts']);
