@@ -1,4 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
 
 /**
  * The listening sockets that node:cluster opens in the supervisor for its workers.
@@ -18,7 +19,12 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 
 interface ListeningHandle {
   close(): void;
+  /** Called by libuv with each accepted connection (node:cluster's round-robin sets it). */
+  onconnection: (...args: unknown[]) => void;
 }
+
+/** At most this long accepting what waits in the kernel's queue before closing the socket. */
+const ACCEPT_QUEUE_DRAIN_MS = 1_000;
 
 export class Listeners {
   private readonly handles = new Set<ListeningHandle>();
@@ -32,9 +38,30 @@ export class Listeners {
     diagnosticsChannel.subscribe('tracing:net.server.listen:asyncEnd', this.onListen);
   }
 
-  /** Closes every listening socket caught; returns how many there were. */
-  close(): number {
+  /**
+   * Closes every listening socket caught; resolves with how many there were.
+   *
+   * Connections still waiting in the kernel's accept queue when a listening socket closes are
+   * reset, although their clients may have sent a request. libuv accepts one connection per turn
+   * of the event loop, so the queue is emptied first: turn after turn, until a turn accepts none
+   * (then the queue was empty when it was polled), and the socket closes in that same turn.
+   */
+  async close(): Promise<number> {
     diagnosticsChannel.unsubscribe('tracing:net.server.listen:asyncEnd', this.onListen);
+    let accepted = 0;
+    for (const handle of this.handles) {
+      const deliver = handle.onconnection;
+      handle.onconnection = (...args: unknown[]) => {
+        accepted++;
+        deliver.apply(handle, args);
+      };
+    }
+    const deadline = performance.now() + ACCEPT_QUEUE_DRAIN_MS;
+    for (let before = -1; before !== accepted && performance.now() < deadline; ) {
+      before = accepted;
+      // A turn of the loop: its poll phase accepts one waiting connection, if any.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     const count = this.handles.size;
     for (const handle of this.handles) handle.close();
     this.handles.clear();

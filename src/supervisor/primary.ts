@@ -333,7 +333,7 @@ export class Supervisor {
     this.stopping = immediate ? 'immediate' : 'graceful';
     clearInterval(this.watchdog);
     // First, before any worker drains: new connections are refused, accepted ones are served.
-    const listenerClosed = this.listeners.close() > 0;
+    const listenerClosed = (await this.listeners.close()) > 0;
     this.log.info({ event: 'supervisor-stopping', reason, immediate, workers: this.tracked.size }, 'supervisor stopping');
 
     const workers = [...this.tracked.values()];

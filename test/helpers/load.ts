@@ -12,9 +12,9 @@ export interface LoadResult {
   /** Status code → count. */
   statuses: Record<number, number>;
   /**
-   * Every other failure, by error code; a reset or hang-up after the whole request was sent is
-   * marked so (`ECONNRESET after the request was sent`): the client cannot know whether it was
-   * served, and must not simply retry a POST.
+   * Every other failure, by error code, marked with how far the request got (`ECONNRESET after
+   * connecting`, `… after the request was sent`): once connected, the client has sent or is
+   * sending its request, cannot know whether it was served, and must not simply retry a POST.
    */
   errors: Record<string, number>;
   /** Connections refused (ECONNREFUSED), before any byte was sent: a client retries these safely. */
@@ -65,12 +65,16 @@ export function startLoad(
         response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
         response.on('error', reject);
       });
+      // 'connect': the service's kernel took the connection, and the request goes out at once;
       // 'finish': the whole request was handed to the operating system.
-      let sent = false;
-      outgoing.on('finish', () => (sent = true));
+      let progress = '';
+      outgoing.on('socket', (socket) => {
+        if (socket.connecting) socket.once('connect', () => (progress ||= ' after connecting'));
+      });
+      outgoing.on('finish', () => (progress = ' after the request was sent'));
       outgoing.on('error', (error: NodeJS.ErrnoException) => {
         const code = error.code ?? error.name;
-        reject(Object.assign(error, { notAccepted: code === 'ECONNREFUSED', label: sent ? `${code} after the request was sent` : code }));
+        reject(Object.assign(error, { notAccepted: code === 'ECONNREFUSED', label: `${code}${progress}` }));
       });
       outgoing.end(body);
     });
