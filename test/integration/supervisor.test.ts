@@ -234,13 +234,29 @@ describe('the supervisor', () => {
   }, 60_000);
 
   it('answers on SIGTERM the connections the supervisor had accepted but not yet handed to a worker', async () => {
-    const { service, baseUrl } = await startSupervisor({}, ['./test/fixtures/pause-on-sigwinch.ts']);
+    // The 2 s block must not trip the event-loop-delay shedding (a 503 is not what is tested here).
+    const { service, baseUrl } = await startSupervisor({ MAX_EVENT_LOOP_DELAY_MS: '0' }, ['./test/fixtures/pause-on-sigwinch.ts']);
     // Both workers busy: the supervisor accepts the next connections and queues them.
     for (const pid of liveWorkers(service)) process.kill(pid, 'SIGWINCH');
     await service.waitForEvent('fixture-paused', 2);
     const posts = Array.from({ length: 10 }, () => post(baseUrl, false));
     await sleep(300);
     service.signal('SIGTERM');
+
+    const answers = await Promise.all(posts);
+    expect(answers.map((answer) => ('status' in answer ? answer.status : answer.error))).toEqual(Array(10).fill(201));
+    expect(await service.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('answers on SIGTERM the connections still waiting in the kernel’s accept queue', async () => {
+    const { service, baseUrl } = await startSupervisor();
+    // The supervisor stopped: the kernel completes the handshakes and queues the connections,
+    // the clients send their requests, and SIGTERM is the first thing the supervisor sees again.
+    service.signal('SIGSTOP');
+    const posts = Array.from({ length: 10 }, () => post(baseUrl, false));
+    await sleep(300);
+    service.signal('SIGTERM');
+    service.signal('SIGCONT');
 
     const answers = await Promise.all(posts);
     expect(answers.map((answer) => ('status' in answer ? answer.status : answer.error))).toEqual(Array(10).fill(201));
