@@ -57,14 +57,21 @@ export class Listeners {
       };
     }
     const deadline = performance.now() + ACCEPT_QUEUE_DRAIN_MS;
-    for (let before = -1; before !== accepted && performance.now() < deadline; ) {
+    // Called from a signal handler, in a poll phase: the first immediate runs in this very turn,
+    // each one after it in the next turn, after that turn's poll (which accepts one, if any waits).
+    await nextTurn();
+    let before: number;
+    do {
       before = accepted;
-      // A turn of the loop: its poll phase accepts one waiting connection, if any.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+      await nextTurn();
+    } while (accepted !== before && performance.now() < deadline);
     const count = this.handles.size;
     for (const handle of this.handles) handle.close();
     this.handles.clear();
     return count;
   }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
