@@ -74,7 +74,8 @@ export function helpText(): string {
     ...rows,
     `  ${'--help'.padEnd(28)} ${''.padEnd(20)} show this text`,
     '',
-    'Signals to the supervisor: TERM/INT graceful stop, QUIT immediate stop, HUP rolling reload,',
-    'TTIN one worker more, TTOU one worker fewer. Every other setting is an environment variable (README).',
+    'Signals to the supervisor: TERM/INT graceful stop (a second TERM/INT, or QUIT, during it: stop at once),',
+    'QUIT immediate stop, HUP rolling reload, TTIN one worker more, TTOU one worker fewer.',
+    'Every other setting is an environment variable (README).',
   ].join('\n');
 }

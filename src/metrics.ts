@@ -1,8 +1,8 @@
 import client from 'prom-client';
 
 /**
- * The process's Prometheus metrics, on prom-client's global registry: the registry that
- * prom-client's cluster support reads in each worker when the supervisor aggregates them.
+ * The process's Prometheus metrics, on prom-client's global registry: the registry whose snapshot
+ * each worker sends its supervisor, which adds them up (supervisor/cluster-metrics.ts).
  */
 
 export interface DatabaseLoad {
@@ -67,6 +67,21 @@ export function serviceMetrics(): ServiceMetrics {
 /** This process's metrics in Prometheus text format (single-process mode and tests). */
 export function localMetrics(): Promise<string> {
   return client.register.metrics();
+}
+
+/** A process's metrics as data (prom-client's JSON form), for the supervisor to add up. */
+export type MetricsSnapshot = Awaited<ReturnType<typeof client.register.getMetricsAsJSON>>;
+
+let previousSnapshot: Promise<unknown> = Promise.resolve();
+
+/**
+ * This process's metrics as data. Taken one at a time, so that each snapshot is at least as new
+ * as the one sent before it: the supervisor keeps the latest, and counters must never go back.
+ */
+export function metricsSnapshot(): Promise<MetricsSnapshot> {
+  const snapshot = previousSnapshot.then(() => client.register.getMetricsAsJSON());
+  previousSnapshot = snapshot.catch(() => undefined);
+  return snapshot;
 }
 
 export const METRICS_CONTENT_TYPE = client.register.contentType;

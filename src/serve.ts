@@ -3,10 +3,18 @@ import type { Logger } from 'pino';
 import { buildApp, type AppOptions } from './app.js';
 import type { Config } from './config.js';
 
+export interface StopOptions {
+  /**
+   * The supervisor has closed the listening socket: keep taking the connections it accepted
+   * before, until none is left, instead of closing this worker's side of it at once.
+   */
+  listenerClosed?: boolean;
+}
+
 export interface Serving {
   app: FastifyInstance;
   /** Drains connections (at most the graceful timeout), then closes the app and its pool. */
-  stop(): Promise<void>;
+  stop(options?: StopOptions): Promise<void>;
 }
 
 export interface ServeOptions {
@@ -30,9 +38,9 @@ export async function serve(config: Config & { databaseUrl: string }, logger: Lo
   let stopping: Promise<void> | undefined;
   return {
     app,
-    stop() {
+    stop({ listenerClosed = false } = {}) {
       stopping ??= (async () => {
-        await app.drain(config.gracefulTimeoutMs);
+        await app.drain(config.gracefulTimeoutMs, { keepListening: listenerClosed });
         await app.close();
       })();
       return stopping;

@@ -23,15 +23,20 @@ export async function readConnectionBudget(databaseUrl: string): Promise<Connect
   }
 }
 
-/** Undefined when `workers` fit; otherwise a message that says which numbers to change. */
+/**
+ * Undefined when `workers` fit; otherwise a message that says which numbers to change. A rolling
+ * reload (SIGHUP, --max-requests) starts each new worker before the old one retires, so for a
+ * while there is one pool more than there are workers: the budget counts it.
+ */
 export function connectionBudgetProblem(budget: ConnectionBudget, workers: number, poolMax: number): string | undefined {
-  const needed = workers * poolMax + HEADROOM_CONNECTIONS;
+  const pools = workers + 1;
+  const needed = pools * poolMax + HEADROOM_CONNECTIONS;
   const available = budget.maxConnections - budget.reserved;
   if (needed <= available) return undefined;
   return (
-    `Connection budget exceeded: ${workers} workers × DB_POOL_MAX ${poolMax} + ${HEADROOM_CONNECTIONS} headroom = ` +
-    `${needed} connections, but the database allows ${available} (max_connections ${budget.maxConnections} − ` +
-    `${budget.reserved} superuser_reserved_connections). Lower --workers (WEB_CONCURRENCY) or DB_POOL_MAX, ` +
-    `or raise max_connections (or put PgBouncer in front).`
+    `Connection budget exceeded: (${workers} workers + 1 started during a rolling reload) × DB_POOL_MAX ${poolMax} + ` +
+    `${HEADROOM_CONNECTIONS} headroom = ${needed} connections, but the database allows ${available} (max_connections ` +
+    `${budget.maxConnections} − ${budget.reserved} superuser_reserved_connections). Lower --workers (WEB_CONCURRENCY) ` +
+    `or DB_POOL_MAX, or raise max_connections (or put PgBouncer in front).`
   );
 }

@@ -1,3 +1,5 @@
+import type { MetricsSnapshot } from '../metrics.js';
+
 /**
  * What the supervisor and its workers say to each other over the cluster's IPC channel (and, apart,
  * the rate limiter's counts: rate-limit-store.ts).
@@ -11,15 +13,23 @@ export type WorkerMessage =
   /** The worker served its max-requests and asks to be replaced. */
   | { type: 'retire' }
   /** GET /metrics: the worker asks for every worker's metrics, aggregated. */
-  | { type: 'metrics-request'; id: number };
+  | { type: 'metrics-request'; id: number }
+  /** This worker's metrics now, answering the supervisor's `metrics-snapshot-request`. */
+  | { type: 'metrics-snapshot'; id: number; metrics: MetricsSnapshot }
+  /** This worker's last metrics, sent after its last response and before it exits. */
+  | { type: 'final-metrics'; metrics: MetricsSnapshot };
 
 export type PrimaryMessage =
-  /** Finish in-flight requests, close, exit 0. */
-  | { type: 'shutdown' }
-  | { type: 'metrics-response'; id: number; text?: string; error?: string };
+  /**
+   * Finish in-flight requests, close, exit 0. `listenerClosed`: the supervisor has closed the
+   * listening socket (a full stop), so keep taking the connections it already accepted until idle.
+   */
+  | { type: 'shutdown'; listenerClosed: boolean }
+  | { type: 'metrics-response'; id: number; text?: string; error?: string }
+  | { type: 'metrics-snapshot-request'; id: number };
 
-const WORKER_MESSAGES = new Set(['heartbeat', 'boot-error', 'retire', 'metrics-request']);
-const PRIMARY_MESSAGES = new Set(['shutdown', 'metrics-response']);
+const WORKER_MESSAGES = new Set(['heartbeat', 'boot-error', 'retire', 'metrics-request', 'metrics-snapshot', 'final-metrics']);
+const PRIMARY_MESSAGES = new Set(['shutdown', 'metrics-response', 'metrics-snapshot-request']);
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
   return WORKER_MESSAGES.has((message as { type?: unknown } | null)?.type as string);

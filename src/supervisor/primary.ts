@@ -1,9 +1,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.js';
+import { ClusterMetrics } from './cluster-metrics.js';
 import { connectionBudgetProblem, type ConnectionBudget } from './connection-budget.js';
+import { Listeners } from './listeners.js';
 import { heartbeatInterval, isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { countRateLimitsForWorkers } from './rate-limit-store.js';
 
@@ -20,6 +22,9 @@ const MAX_BACKOFF_MS = 5_000;
 /** How long a worker may take to start listening before it counts as hung. */
 const BOOT_TIMEOUT_MS = 60_000;
 
+/** Milliseconds on a monotonic clock: silence is never judged on a wall clock that can jump. */
+const monotonicNow = () => performance.now();
+
 interface TrackedWorker {
   worker: Worker;
   pid: number;
@@ -29,7 +34,11 @@ interface TrackedWorker {
   /** Told to drain: its exit is expected and is not replaced. */
   retiring: boolean;
   killedForHang: boolean;
+  /** Started to take this worker's place (a reload step): one worker more until that one retires. */
+  replacing?: TrackedWorker;
 }
+
+type ReplaceOutcome = 'replaced' | 'exited' | 'not-started';
 
 export interface SupervisorOptions {
   config: Config;
@@ -45,14 +54,14 @@ export class Supervisor {
   private readonly tracked = new Map<number, TrackedWorker>();
   private readonly log: Logger;
   private target: number;
-  private stopping = false;
+  private stopping: 'graceful' | 'immediate' | undefined;
   private bootFailures = 0;
   private lastBootError: string | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   /** Reloads, recycles and scale-downs run one at a time, in order. */
   private rolling: Promise<unknown> = Promise.resolve();
-  /** Collects every worker's metrics (prom-client's cluster support) for whichever worker is scraped. */
-  private readonly aggregator = new AggregatorRegistry();
+  private readonly metrics = new ClusterMetrics();
+  private readonly listeners = new Listeners();
 
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.logger.child({ role: 'supervisor' });
@@ -62,7 +71,10 @@ export class Supervisor {
   start(): void {
     this.log.info({ event: 'supervisor-started', workers: this.target }, 'supervisor started');
     const { workerTimeoutMs } = this.options.config;
-    this.watchdog = setInterval(() => this.killHungWorkers(), heartbeatInterval(workerTimeoutMs));
+    // Judged after the event loop's next poll: when the supervisor itself did not run for a while
+    // (SIGSTOP, a paused VM), its timers fire before it reads the heartbeats that wait in the IPC
+    // channels, and every worker would look silent.
+    this.watchdog = setInterval(() => setImmediate(() => this.killHungWorkers()), heartbeatInterval(workerTimeoutMs));
     // The workers' shared rate-limit count (idle unless they ask: a limit, and no Redis).
     countRateLimitsForWorkers();
     for (let index = 0; index < this.target; index++) this.fork();
@@ -75,9 +87,9 @@ export class Supervisor {
     process.on('SIGTTOU', () => this.scale(-1));
   }
 
-  private fork(): TrackedWorker {
+  private fork(replacing?: TrackedWorker): TrackedWorker {
     const worker = cluster.fork(this.options.workerEnv);
-    const now = Date.now();
+    const now = monotonicNow();
     const entry: TrackedWorker = {
       worker,
       pid: worker.process.pid!,
@@ -86,6 +98,7 @@ export class Supervisor {
       listening: false,
       retiring: false,
       killedForHang: false,
+      ...(replacing && { replacing }),
     };
     this.tracked.set(worker.id, entry);
     this.log.info({ event: 'worker-started', workerPid: entry.pid, workerId: worker.id }, 'worker started');
@@ -95,18 +108,20 @@ export class Supervisor {
     });
     worker.on('listening', () => {
       entry.listening = true;
-      entry.lastHeartbeat = Date.now();
+      entry.lastHeartbeat = monotonicNow();
       this.bootFailures = 0;
       this.log.info({ event: 'worker-listening', workerPid: entry.pid, workerId: worker.id }, 'worker listening');
     });
     worker.on('exit', (code, signal) => this.onExit(entry, code, signal));
+    // Its IPC channel closes after the last message it sent: its final metrics are in.
+    worker.on('disconnect', () => this.metrics.departedWorker(worker.id));
     return entry;
   }
 
   private onMessage(entry: TrackedWorker, message: WorkerMessage): void {
     switch (message.type) {
       case 'heartbeat':
-        entry.lastHeartbeat = Date.now();
+        entry.lastHeartbeat = monotonicNow();
         break;
       case 'boot-error':
         this.lastBootError = message.message;
@@ -116,17 +131,31 @@ export class Supervisor {
         this.enqueue(() => this.replace(entry));
         break;
       case 'metrics-request':
-        this.aggregator.clusterMetrics().then(
+        this.scrapeMetrics().then(
           (text) => this.send(entry, { type: 'metrics-response', id: message.id, text }),
           (error: Error) => this.send(entry, { type: 'metrics-response', id: message.id, error: error.message }),
         );
         break;
+      case 'metrics-snapshot':
+        this.metrics.received(entry.worker.id, message.id, message.metrics);
+        break;
+      case 'final-metrics':
+        this.metrics.received(entry.worker.id, undefined, message.metrics);
+        break;
     }
+  }
+
+  /** Every worker's metrics; booting workers have served nothing and are not waited for. */
+  private scrapeMetrics(): Promise<string> {
+    const targets = [...this.tracked.values()]
+      .filter((entry) => entry.listening && entry.worker.isConnected())
+      .map((entry) => ({ id: entry.worker.id, requestSnapshot: (id: number) => this.send(entry, { type: 'metrics-snapshot-request', id }) }));
+    return this.metrics.scrape(targets);
   }
 
   private onExit(entry: TrackedWorker, code: number | null, signal: string | null): void {
     this.tracked.delete(entry.worker.id);
-    const expected = entry.retiring || this.stopping;
+    const expected = entry.retiring || this.stopping !== undefined;
     this.log[expected ? 'info' : 'error'](
       { event: 'worker-exited', workerPid: entry.pid, workerId: entry.worker.id, code, signal, expected },
       expected ? 'worker exited' : 'worker died',
@@ -150,9 +179,9 @@ export class Supervisor {
     setTimeout(() => this.fillToTarget(entry.pid), delay);
   }
 
-  /** Forks until the workers that are not retiring number `target`. */
+  /** Forks until the workers that hold a place number `target`. */
   private fillToTarget(replacedPid?: number): void {
-    while (!this.stopping && this.active().length < this.target) {
+    while (!this.stopping && this.serving().length < this.target) {
       const fresh = this.fork();
       if (replacedPid !== undefined) {
         this.log.info({ event: 'worker-replaced', workerPid: replacedPid, replacementPid: fresh.pid }, 'worker replaced');
@@ -160,12 +189,21 @@ export class Supervisor {
     }
   }
 
-  private active(): TrackedWorker[] {
-    return [...this.tracked.values()].filter((entry) => !entry.retiring);
+  /**
+   * The workers that hold one of the `target` places: not retiring, and not a replacement whose
+   * old worker still holds the place (when that one dies, the replacement takes it).
+   */
+  private serving(): TrackedWorker[] {
+    return [...this.tracked.values()].filter((entry) => {
+      if (entry.retiring) return false;
+      const old = entry.replacing;
+      return old === undefined || !this.tracked.has(old.worker.id) || old.retiring;
+    });
   }
 
   private killHungWorkers(): void {
-    const now = Date.now();
+    if (this.stopping) return;
+    const now = monotonicNow();
     for (const entry of this.tracked.values()) {
       const silentFor = now - entry.lastHeartbeat;
       // Loading the code blocks a new worker's event loop for a while: a short --timeout must not
@@ -174,7 +212,7 @@ export class Supervisor {
       if (entry.retiring || entry.killedForHang || silentFor <= limit) continue;
       entry.killedForHang = true;
       this.log.error(
-        { event: 'worker-hung', workerPid: entry.pid, workerId: entry.worker.id, silentForMs: silentFor, booting: !entry.listening },
+        { event: 'worker-hung', workerPid: entry.pid, workerId: entry.worker.id, silentForMs: Math.round(silentFor), booting: !entry.listening },
         'worker missed its heartbeats: killing it',
       );
       entry.worker.process.kill('SIGKILL');
@@ -185,30 +223,59 @@ export class Supervisor {
     this.rolling = this.rolling.then(step).catch((error: unknown) => this.log.error({ err: error }, 'rolling step failed'));
   }
 
-  /** SIGHUP: every worker, one at a time, is replaced by a fresh one (running the code now on disk). */
+  /**
+   * SIGHUP: every worker serving when the signal came is replaced, one at a time, by a fresh one
+   * (running the code now on disk). One that dies meanwhile was replaced by the crash path, and
+   * the reload goes on with the rest. Only a new worker that cannot start stops the reload: the
+   * old ones keep serving rather than crash-looping on a broken build.
+   */
   private async reload(): Promise<void> {
     if (this.stopping) return;
-    const old = this.active();
+    const old = this.serving();
     this.log.info({ event: 'reload-began', workerPids: old.map((entry) => entry.pid) }, 'rolling reload began');
-    let replaced = 0;
+    const replaced: number[] = [];
+    const exited: number[] = [];
     for (const entry of old) {
-      if (!(await this.replace(entry))) break;
-      replaced++;
+      if (this.stopping) return;
+      const outcome = this.tracked.has(entry.worker.id) ? await this.replace(entry) : 'exited';
+      if (outcome === 'replaced') replaced.push(entry.pid);
+      else if (outcome === 'exited') exited.push(entry.pid);
+      else if (!this.stopping) {
+        this.log.error(
+          { event: 'reload-aborted', workerPid: entry.pid, error: this.lastBootError },
+          'rolling reload aborted: a new worker did not start; the remaining old workers keep serving',
+        );
+        break;
+      }
     }
-    this.log.info({ event: 'reload-ended', replaced, workerPids: this.active().map((entry) => entry.pid) }, 'rolling reload ended');
+    if (this.stopping) return;
+    const notReplaced = old.filter((entry) => this.tracked.has(entry.worker.id) && !entry.retiring).map((entry) => entry.pid);
+    this.log[notReplaced.length > 0 ? 'error' : 'info'](
+      { event: 'reload-ended', replaced: replaced.length, exited, notReplaced, workerPids: this.serving().map((entry) => entry.pid) },
+      `rolling reload ended: ${replaced.length} replaced, ${exited.length} exited and replaced by the crash path, ` +
+        `${notReplaced.length} still on the old code`,
+    );
   }
 
-  /** Starts a new worker, waits until it listens, then drains the old one: capacity never drops. */
-  private async replace(old: TrackedWorker): Promise<boolean> {
-    if (this.stopping || !this.tracked.has(old.worker.id)) return false;
-    const fresh = this.fork();
+  /**
+   * Starts a new worker, waits until it listens, then drains the old one: capacity never drops.
+   * `exited`: the old worker died meanwhile, and the new one took its place.
+   */
+  private async replace(old: TrackedWorker): Promise<ReplaceOutcome> {
+    if (this.stopping || !this.tracked.has(old.worker.id)) return 'exited';
+    const fresh = this.fork(old);
     const listening = await Promise.race([once(fresh.worker, 'listening').then(() => true), exitOf(fresh).then(() => false)]);
     if (!listening) {
-      this.log.error({ event: 'replace-aborted', workerPid: old.pid }, 'the new worker did not start; keeping the old one');
-      return false;
+      if (!this.tracked.has(old.worker.id)) return 'exited';
+      this.log.error({ event: 'replace-aborted', workerPid: old.pid, newWorkerPid: fresh.pid }, 'the new worker did not start; keeping the old one');
+      return 'not-started';
+    }
+    if (!this.tracked.has(old.worker.id)) {
+      this.log.info({ event: 'worker-replaced', workerPid: old.pid, replacementPid: fresh.pid }, 'worker replaced');
+      return 'exited';
     }
     await this.retire(old);
-    return true;
+    return 'replaced';
   }
 
   private scale(change: 1 | -1): void {
@@ -225,17 +292,20 @@ export class Supervisor {
     } else if (this.target > 1) {
       this.target--;
       this.log.info({ event: 'scaled', workers: this.target }, 'one worker fewer');
-      const oldest = this.active().sort((a, b) => a.startedAt - b.startedAt)[0];
+      const oldest = this.serving().sort((a, b) => a.startedAt - b.startedAt)[0];
       if (oldest) this.enqueue(() => this.retire(oldest));
     }
   }
 
-  /** Asks a worker to drain and exit; kills it if it is still there after the graceful timeout. */
-  private async retire(entry: TrackedWorker): Promise<void> {
+  /**
+   * Asks a worker to drain and exit; kills it if it is still there after the graceful timeout.
+   * `listenerClosed`: the supervisor closed the listening socket (a full stop).
+   */
+  private async retire(entry: TrackedWorker, listenerClosed = false): Promise<void> {
     if (!this.tracked.has(entry.worker.id)) return;
     entry.retiring = true;
     const exited = exitOf(entry);
-    this.send(entry, { type: 'shutdown' });
+    this.send(entry, { type: 'shutdown', listenerClosed });
     const killer = setTimeout(() => {
       this.log.warn({ event: 'worker-killed', workerPid: entry.pid, reason: 'graceful-timeout' }, 'worker did not drain in time');
       entry.worker.process.kill('SIGKILL');
@@ -253,24 +323,39 @@ export class Supervisor {
     else if (message.type === 'shutdown') entry.worker.process.kill('SIGTERM');
   }
 
-  /** Graceful for TERM/INT (drain every worker), immediate for QUIT; then exit. */
+  /**
+   * TERM/INT: graceful (close the listening socket, drain every worker); QUIT: immediate. QUIT,
+   * or TERM/INT again, during a graceful stop makes it immediate, as in Gunicorn. Then exit.
+   */
   async stop(reason: string, exitCode = 0): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    clearInterval(this.watchdog);
     const immediate = reason === 'SIGQUIT';
-    this.log.info({ event: 'supervisor-stopping', reason, workers: this.tracked.size }, 'supervisor stopping');
+    if (this.stopping) {
+      if (this.stopping === 'graceful' && reason !== 'crash-loop') this.stopNow(reason);
+      return;
+    }
+    this.stopping = immediate ? 'immediate' : 'graceful';
+    clearInterval(this.watchdog);
+    // First, before any worker drains: new connections are refused, accepted ones are served.
+    const listenerClosed = (await this.listeners.close()) > 0;
+    this.log.info({ event: 'supervisor-stopping', reason, immediate, workers: this.tracked.size }, 'supervisor stopping');
 
     const workers = [...this.tracked.values()];
-    if (immediate) {
-      for (const entry of workers) entry.worker.process.kill('SIGKILL');
-      await Promise.all(workers.map((entry) => exitOf(entry)));
-    } else {
-      await Promise.all(workers.map((entry) => this.retire(entry)));
-    }
+    if (immediate) this.killAll();
+    await Promise.all(workers.map((entry) => (immediate ? exitOf(entry) : this.retire(entry, listenerClosed))));
     await this.options.onStopped();
     this.log.info({ event: 'supervisor-stopped', exitCode }, 'supervisor stopped');
     process.exit(exitCode);
+  }
+
+  /** A graceful stop becomes immediate: the workers are killed, and the stop under way finishes. */
+  private stopNow(reason: string): void {
+    this.stopping = 'immediate';
+    this.log.warn({ event: 'stop-hastened', reason, workers: this.tracked.size }, `${reason} during a graceful stop: killing the workers now`);
+    this.killAll();
+  }
+
+  private killAll(): void {
+    for (const entry of this.tracked.values()) entry.worker.process.kill('SIGKILL');
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.js';
+import { metricsSnapshot } from '../metrics.js';
 import { serve, type Serving } from '../serve.js';
 import { heartbeatInterval, isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { SupervisorRateLimitStore } from './rate-limit-store.js';
@@ -34,24 +34,37 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
 
   // Registered before booting: a shutdown asked for while the worker boots waits for the boot.
   let serving: Serving | undefined;
-  let stopRequested = false;
+  let stopRequested: { listenerClosed: boolean } | undefined;
+  let stopping: Promise<void> | undefined;
   const heartbeat = setInterval(() => send({ type: 'heartbeat' }), heartbeatInterval(config.workerTimeoutMs));
-  const stop = async () => {
-    stopRequested = true;
+  const stop = async (listenerClosed: boolean) => {
+    stopRequested ??= { listenerClosed };
     if (!serving) return;
-    clearInterval(heartbeat);
-    await serving.stop();
-    process.exit(0);
+    const { listenerClosed: upstream } = stopRequested;
+    const running = serving;
+    stopping ??= (async () => {
+      clearInterval(heartbeat);
+      logger.info({ event: 'worker-draining', workerPid: process.pid, listenerClosed: upstream }, 'worker draining');
+      await running.stop({ listenerClosed: upstream });
+      await sendFinalMetrics();
+      process.exit(0);
+    })();
+    await stopping;
   };
   process.on('message', (message) => {
     if (!isPrimaryMessage(message)) return;
-    if (message.type === 'shutdown') void stop();
+    if (message.type === 'shutdown') void stop(message.listenerClosed);
+    else if (message.type === 'metrics-snapshot-request') answerSnapshotRequest(message.id);
     else answerMetricsRequest(message);
   });
-  // Ctrl-C reaches the whole process group; a vanished supervisor must not leave workers behind.
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
-  process.on('disconnect', () => void stop());
+  process.on('SIGTERM', () => void stop(false));
+  // Ctrl-C reaches the whole process group: the supervisor got it too, and stops every worker in
+  // order (listening socket first). A worker without a supervisor stops on its own.
+  process.on('SIGINT', () => {
+    if (!process.connected) void stop(false);
+  });
+  // A vanished supervisor must not leave workers behind.
+  process.on('disconnect', () => void stop(false));
 
   try {
     serving = await serve(config, logger, { onResponse, collectMetrics: askSupervisorForMetrics, rateLimitStore: SupervisorRateLimitStore });
@@ -60,17 +73,36 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
     send({ type: 'boot-error', message: error instanceof Error ? error.message : String(error) });
     process.exit(1);
   }
-  if (stopRequested) await stop();
+  if (stopRequested) await stop(stopRequested.listenerClosed);
+}
+
+/** This worker's metrics, for the supervisor to add up with the others'. */
+function answerSnapshotRequest(id: number): void {
+  metricsSnapshot().then(
+    (metrics) => process.send?.({ type: 'metrics-snapshot', id, metrics } satisfies WorkerMessage),
+    () => {
+      // The supervisor counts this worker with its last snapshot.
+    },
+  );
+}
+
+/**
+ * After the last response, before exiting: the supervisor keeps this worker's counters, so that
+ * the totals it serves do not go down when the worker is gone.
+ */
+async function sendFinalMetrics(): Promise<void> {
+  const sendToSupervisor = process.send?.bind(process);
+  if (!sendToSupervisor || !process.connected) return;
+  const metrics = await metricsSnapshot();
+  // Sent before exiting: the callback comes once the message is in the IPC channel.
+  await new Promise<void>((resolve) => sendToSupervisor({ type: 'final-metrics', metrics } satisfies WorkerMessage, () => resolve()));
 }
 
 const METRICS_TIMEOUT_MS = 10_000;
-// Constructing one installs prom-client's listener that answers the supervisor's requests for
-// this worker's metrics (the global registry's).
-new AggregatorRegistry();
 const metricsRequests = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
 let lastMetricsRequest = 0;
 
-/** Every worker's metrics, aggregated by the supervisor (prom-client asks each worker over IPC). */
+/** Every worker's metrics, added up by the supervisor. */
 function askSupervisorForMetrics(): Promise<string> {
   const id = ++lastMetricsRequest;
   return new Promise<string>((resolve, reject) => {

@@ -3,19 +3,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * A concurrent load generated inside a test, like wrk: `concurrency` clients, each sending its
- * next request as soon as the last one is answered, over keep-alive connections. Nothing is
- * retried, so every failure is counted.
+ * next request as soon as the last one is answered, over keep-alive connections (or a new
+ * connection for every request, `freshConnections`). Nothing is retried, so every failure is
+ * counted.
  */
 
 export interface LoadResult {
   /** Status code → count. */
   statuses: Record<number, number>;
-  /** Requests lost on an established connection, or any other error, by code → count. */
-  errors: Record<string, number>;
   /**
-   * Connections the service never took: refused, or reset before a first response (a listener
-   * closing with connections in its queue). A client retries these safely.
+   * Every other failure, by error code, marked with how far the request got (`ECONNRESET after
+   * connecting`, `… after the request was sent`): once connected, the client has sent or is
+   * sending its request, cannot know whether it was served, and must not simply retry a POST.
    */
+  errors: Record<string, number>;
+  /** Connections refused (ECONNREFUSED), before any byte was sent: a client retries these safely. */
   notAccepted: number;
   /** Ids returned by 201 responses: what the service promised to have stored. */
   createdIds: number[];
@@ -26,6 +28,8 @@ export interface LoadOptions {
   concurrency: number;
   method?: 'GET' | 'POST';
   path?: string;
+  /** A new connection for every request (`Connection: close`), as from many short-lived clients. */
+  freshConnections?: boolean;
 }
 
 export interface RunningLoad {
@@ -39,8 +43,11 @@ interface Answer {
   body: string;
 }
 
-export function startLoad(baseUrl: string, { concurrency, method = 'GET', path = '/items?limit=10' }: LoadOptions): RunningLoad {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+export function startLoad(
+  baseUrl: string,
+  { concurrency, method = 'GET', path = '/items?limit=10', freshConnections = false }: LoadOptions,
+): RunningLoad {
+  const agent = freshConnections ? false : new Agent({ keepAlive: true, maxSockets: concurrency });
   const result: LoadResult = { statuses: {}, errors: {}, notAccepted: 0, createdIds: [], total: 0 };
   let running = true;
 
@@ -58,10 +65,16 @@ export function startLoad(baseUrl: string, { concurrency, method = 'GET', path =
         response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
         response.on('error', reject);
       });
+      // 'connect': the service's kernel took the connection, and the request goes out at once;
+      // 'finish': the whole request was handed to the operating system.
+      let progress = '';
+      outgoing.on('socket', (socket) => {
+        if (socket.connecting) socket.once('connect', () => (progress ||= ' after connecting'));
+      });
+      outgoing.on('finish', () => (progress = ' after the request was sent'));
       outgoing.on('error', (error: NodeJS.ErrnoException) => {
         const code = error.code ?? error.name;
-        const notAccepted = code === 'ECONNREFUSED' || (code === 'ECONNRESET' && !outgoing.reusedSocket);
-        reject(Object.assign(error, { notAccepted }));
+        reject(Object.assign(error, { notAccepted: code === 'ECONNREFUSED', label: `${code}${progress}` }));
       });
       outgoing.end(body);
     });
@@ -74,9 +87,9 @@ export function startLoad(baseUrl: string, { concurrency, method = 'GET', path =
         result.statuses[answer.status] = (result.statuses[answer.status] ?? 0) + 1;
         if (answer.status === 201) result.createdIds.push((JSON.parse(answer.body) as { id: number }).id);
       } catch (error) {
-        const { code, name, notAccepted } = error as NodeJS.ErrnoException & { notAccepted: boolean };
+        const { notAccepted, label } = error as Error & { notAccepted: boolean; label: string };
         if (notAccepted) result.notAccepted++;
-        else result.errors[code ?? name] = (result.errors[code ?? name] ?? 0) + 1;
+        else result.errors[label] = (result.errors[label] ?? 0) + 1;
         // A refused connection fails at once: pause so that a stopped server is not spun on.
         await sleep(10);
       }
@@ -90,7 +103,7 @@ export function startLoad(baseUrl: string, { concurrency, method = 'GET', path =
     async stop() {
       running = false;
       await Promise.all(clients);
-      agent.destroy();
+      if (agent) agent.destroy();
       return result;
     },
   };
