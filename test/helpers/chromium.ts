@@ -55,7 +55,7 @@ async function chromiumToLaunch(): Promise<ChromiumToLaunch> {
     env: {
       ...inheritedEnvironment(),
       // The NSS libraries it links against ship beside it (Debian's slim images have none).
-      LD_LIBRARY_PATH: [path.join(directory, 'lib'), process.env['LD_LIBRARY_PATH']].filter(Boolean).join(':'),
+      LD_LIBRARY_PATH: [path.join(directory, 'al2023', 'lib'), process.env['LD_LIBRARY_PATH']].filter(Boolean).join(':'),
       // Its fonts only, so that text measures the same on every machine.
       FONTCONFIG_FILE: path.join(directory, 'fonts.conf'),
     },
@@ -97,7 +97,7 @@ async function unpackedBundledChromium(): Promise<string> {
   return target;
 }
 
-/** chromium.br → chromium, fonts.tar.br → fonts/, al2023.tar.br → lib/ (no SwiftShader: the tests disable the GPU). */
+/** chromium.br → chromium, fonts.tar.br → fonts/, al2023.tar.br → al2023/lib/ (no SwiftShader: the tests disable the GPU). */
 async function inflateInto(directory: string, packageEntry: string, binDirectory: string): Promise<void> {
   const script = `
     const { inflate } = await import(process.argv[1]);
