@@ -9,6 +9,7 @@ import { defineConfig, type ViteUserConfig } from 'vitest/config';
  */
 export const SLOW_TESTS = [
   'test/bench/report.test.ts',
+  'test/e2e/chromium.test.ts',
   'test/e2e/docs.test.ts',
   'test/faults/database-crash.test.ts',
   'test/faults/worker-crash.test.ts',
