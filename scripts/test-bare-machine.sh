@@ -37,7 +37,7 @@ if [ "${1:-}" = --inside-namespace ]; then
     [ ! -d "$dir" ] || mount -t tmpfs -o size=1m,mode=755 bare "$dir"
   done
 
-  log "chromium on PATH: $(command -v chromium || echo none); $(ls /usr/lib/x86_64-linux-gnu/libnss3.so 2>&1 || true); fonts: $(ls -A /usr/share/fonts /etc/fonts | grep -c . || true) entries"
+  log "chromium on PATH: $(command -v chromium || echo none); $(ls /usr/lib/x86_64-linux-gnu/libnss3.so 2>&1 || true); font files: $(find /usr/share/fonts /etc/fonts -mindepth 1 | wc -l)"
   export TMPDIR=$work/tmp
   mkdir -m 1777 "$TMPDIR"
   cd "$work/clone"
