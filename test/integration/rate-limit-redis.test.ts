@@ -9,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { waitUntil } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
 import { RedisServer } from '../helpers/redis.js';
+import { systemTool } from '../helpers/system-tools.js';
 import { ServiceProcess } from '../helpers/service-process.js';
 
 /**
@@ -17,6 +18,7 @@ import { ServiceProcess } from '../helpers/service-process.js';
  * service fails open: it serves without a limit and says so in its log, once per interval.
  */
 
+const redisServer = systemTool('redis-server');
 let database: TestDatabase;
 let redis: RedisServer;
 const apps: FastifyInstance[] = [];
@@ -69,7 +71,7 @@ const get = async (app: FastifyInstance, remoteAddress = '192.0.2.1') =>
 
 const warningsAbout = (lines: Record<string, unknown>[], text: string) => lines.filter((line) => String(line['msg']).includes(text));
 
-describe('REDIS_URL', () => {
+describe.skipIf(redisServer.missing)('REDIS_URL', () => {
   it('gives two instances on one Redis one limit per client', async () => {
     const [first, second] = [await appOn(redis.url, { RATE_LIMIT_PER_MINUTE: '4' }), await appOn(redis.url, { RATE_LIMIT_PER_MINUTE: '4' })];
     const statuses = [];
