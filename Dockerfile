@@ -59,5 +59,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node is PID 1 (no shell, no npm): it receives SIGTERM itself, and the supervisor handles it by
-# draining its worker and exiting 0.
-CMD ["node", "dist/server.js"]
+# draining its worker and exiting 0. The larger young generation is what the supervisor gives its
+# workers (src/supervisor/worker-flags.ts); the one process of a container needs it on its command line.
+CMD ["node", "--max-semi-space-size=64", "dist/server.js"]

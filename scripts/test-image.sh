@@ -104,7 +104,7 @@ pid1=$(podman exec "$container" node -e '
   const uid = fs.readFileSync("/proc/1/status", "utf8").match(/^Uid:\s+(\d+)/m)[1];
   const command = fs.readFileSync("/proc/1/cmdline", "utf8").split("\0").filter(Boolean).join(" ");
   console.log(`${uid} ${command}`);')
-expect_equal "PID 1 (uid command)" "$pid1" "1000 node dist/server.js"
+expect_equal "PID 1 (uid command)" "$pid1" "1000 node --max-semi-space-size=64 dist/server.js"
 workers=$(podman logs "$container" 2>&1 | grep -c '"event":"worker-listening"' || true)
 expect_equal "workers listening" "$workers" "1"
 

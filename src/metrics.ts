@@ -53,7 +53,7 @@ export function serviceMetrics(): ServiceMetrics {
     }),
     batchSize: new client.Histogram({
       name: 'db_batch_size',
-      help: 'Requests served by one coalesced database round trip, by kind (create, read)',
+      help: 'Requests served by one batched statement, by kind (find, list, create)',
       labelNames: ['kind'],
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
     }),

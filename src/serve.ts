@@ -31,7 +31,10 @@ export async function serve(config: Config & { databaseUrl: string }, logger: Lo
   const { onResponse, collectMetrics, rateLimitStore } = options;
   const app = await buildApp(config, { logger, rateLimitStore, ...(collectMetrics && { collectMetrics }) });
   if (onResponse) {
-    app.addHook('onResponse', async () => onResponse());
+    app.addHook('onResponse', (_request, _reply, done) => {
+      onResponse();
+      done();
+    });
   }
   await app.listen({ host: config.host, port: config.port });
 

@@ -9,6 +9,7 @@ import { formatError } from './redact.js';
 import { serve } from './serve.js';
 import { connectionBudgetProblem, readConnectionBudget } from './supervisor/connection-budget.js';
 import { Supervisor } from './supervisor/primary.js';
+import { workerExecArgv } from './supervisor/worker-flags.js';
 import { runWorker } from './supervisor/worker.js';
 
 /**
@@ -37,6 +38,7 @@ async function supervise(config: Config, logger: Logger): Promise<void> {
     const budget = await readConnectionBudget(database.url);
     const problem = connectionBudgetProblem(budget, config.workers, config.dbPoolMax);
     if (problem) throw new ConfigError(problem);
+    cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv) });
     new Supervisor({
       config,
       logger,

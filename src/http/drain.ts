@@ -41,8 +41,11 @@ export const drain = fastifyPlugin(async function drain(app: FastifyInstance) {
     socket.once('close', () => sockets.delete(socket));
   });
 
-  app.addHook('onSend', async (_request, reply) => {
+  // Callback style: no promise per request on the hot path.
+
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (draining) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   // net.Server's close, not http.Server's: stop accepting without destroying idle keep-alive sockets.

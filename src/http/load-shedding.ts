@@ -18,14 +18,18 @@ export const loadShedding = fastifyPlugin(async function loadShedding(app: Fasti
   const exempt = new Set(options.exempt);
   let inFlight = 0;
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (exempt.has(request.routeOptions.url ?? '')) return;
+  // Callback style: no promise per request on the hot path.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (exempt.has(request.routeOptions.url ?? '')) return done();
     if (inFlight >= options.maxInFlight) {
+      // Answered here: the request goes no further (a callback hook that replies never calls done).
       reply.header('retry-after', 1);
-      return sendProblem(reply, problem(503, 'OVERLOADED', 'The service is at capacity; retry shortly'));
+      sendProblem(reply, problem(503, 'OVERLOADED', 'The service is at capacity; retry shortly'));
+      return;
     }
     inFlight++;
     // 'close' fires whether the response finished or the client went away.
     reply.raw.once('close', () => inFlight--);
+    done();
   });
 });
