@@ -156,6 +156,29 @@ describe('a batch that PostgreSQL refuses for one value', () => {
   });
 });
 
+describe('a database that takes no writes (the pool still pointing at a standby after a failover)', () => {
+  it('answers a POST 503 DATABASE_UNAVAILABLE with Retry-After, not a 500, and still serves reads', async () => {
+    const readOnly = await createTestDatabase();
+    const owner = postgres(readOnly.url, { max: 1, onnotice: () => {} });
+    let readOnlyApp: FastifyInstance | undefined;
+    try {
+      // Every session opened from now on is read-only, as on a hot standby.
+      await owner`ALTER DATABASE ${owner(new URL(readOnly.url).pathname.slice(1))} SET default_transaction_read_only = on`;
+      readOnlyApp = await buildTestApp(readOnly.url);
+      const answer = await readOnlyApp.inject(create('on a standby'));
+      expect(answer.statusCode).toBe(503);
+      expect(answer.headers['retry-after']).toBe('1');
+      expect(answer.json()).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
+      expect((await readOnlyApp.inject({ method: 'GET', url: '/items' })).statusCode).toBe(200);
+      expect(await owner`SELECT name FROM items`).toHaveLength(0);
+    } finally {
+      await readOnlyApp?.close();
+      await owner.end();
+      await readOnly.drop();
+    }
+  });
+});
+
 /** A response in a line: its status, and its problem's code if it has one. */
 function answerOf(answer: LightMyRequestResponse): string {
   const { code } = answer.json<{ code?: string }>();
