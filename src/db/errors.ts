@@ -49,17 +49,26 @@ const NOT_SENT = new Set([
   'ENOTFOUND',
   'EHOSTUNREACH',
   'CONNECT_TIMEOUT',
-  '53300', // too_many_connections
   '57P03', // cannot_connect_now: starting up or shutting down
+  '57P04', // database_dropped: refused while connecting
+  '57P05', // idle_session_timeout: the server closed a session that had nothing to run
 ]);
 
-/** The database answered that the statement failed: it was rolled back, retrying later may work. */
+/**
+ * The database answered that the statement failed: it was rolled back, retrying later may work.
+ * PostgreSQL raises these before a commit record is written; what goes wrong after it (a crash, a
+ * shutdown during a synchronous-replication wait) ends the connection instead: LOST, below.
+ */
 const REFUSED = new Set([
   '57014', // query_canceled: the statement timeout fired
   '40001', // serialization_failure
   '40P01', // deadlock_detected
   '55P03', // lock_not_available
+  '25006', // read_only_sql_transaction: a standby, as pooled connections find after a failover
 ]);
+
+/** insufficient_resources (disk full, out of memory, a limit): a statement refused, or a connection (53300). */
+const REFUSED_CLASS = '53';
 
 /** The connection died under the statement: done or not, nobody can tell from here. */
 const LOST = new Set([
@@ -97,7 +106,7 @@ export function translateDatabaseError(error: unknown, work: 'read' | 'write'): 
   const code = codeOf(error);
   if (code === undefined) return error;
   if (isRejectedData(error)) return new UnstorableValueError({ cause: error });
-  if (NOT_SENT.has(code) || REFUSED.has(code)) return new DatabaseUnavailableError({ cause: error });
+  if (NOT_SENT.has(code) || REFUSED.has(code) || code.startsWith(REFUSED_CLASS)) return new DatabaseUnavailableError({ cause: error });
   if (LOST.has(code) || code.startsWith('08')) {
     return work === 'write' ? new OutcomeUnknownError({ cause: error }) : new DatabaseUnavailableError({ cause: error });
   }

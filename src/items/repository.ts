@@ -1,5 +1,5 @@
 import type { Database } from '../db/client.js';
-import { isRejectedData } from '../db/errors.js';
+import { DatabaseUnavailableError, isRejectedData } from '../db/errors.js';
 import type { items } from '../db/schema.js';
 import type { IdempotencyClaim } from './idempotency.js';
 import type { ItemCreate, ItemUpdate } from './schemas.js';
@@ -143,6 +143,11 @@ export async function insertItems(db: Database, inputs: NewItem[]): Promise<Inse
 /**
  * `insertItems` for a batch that PostgreSQL may refuse as a whole for one input's value: then each
  * input is retried alone, one after another on the same connection, so only that one fails.
+ *
+ * Each retry commits on its own, so a retry that fails for another reason (a timeout, the database
+ * going away) must not fail the batch: the inputs before it keep the outcome they earned (their
+ * rows are committed), it gets its own error, and the inputs after it, never sent, get a
+ * DatabaseUnavailableError: nothing was done for them.
  */
 export async function insertItemsOrEach(db: Database, inputs: NewItem[]): Promise<(InsertOutcome | Error)[]> {
   try {
@@ -152,10 +157,15 @@ export async function insertItemsOrEach(db: Database, inputs: NewItem[]): Promis
   }
   const outcomes: (InsertOutcome | Error)[] = [];
   for (const input of inputs) {
-    outcomes.push(await insertItems(db, [input]).then(([outcome]) => outcome!, (error: unknown) => {
-      if (isRejectedData(error)) return error as Error;
-      throw error;
-    }));
+    try {
+      outcomes.push((await insertItems(db, [input]))[0]!);
+    } catch (error) {
+      outcomes.push(error instanceof Error ? error : new Error(`Non-error thrown: ${String(error)}`));
+      if (isRejectedData(error)) continue;
+      // Retrying the rest now would most likely fail the same way, after as long a wait.
+      while (outcomes.length < inputs.length) outcomes.push(new DatabaseUnavailableError({ cause: error }));
+      break;
+    }
   }
   return outcomes;
 }

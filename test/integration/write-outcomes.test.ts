@@ -118,4 +118,82 @@ describe('a batch that PostgreSQL refuses for one value', () => {
     for (const name of names.filter((name) => name !== 'poison')) expect(await countNamed(name)).toBe(1);
     expect(peakInFlight).toBe(1);
   });
+
+  it('keeps the answers it earned when the database goes away partway through the retries', async () => {
+    const names = ['committed before the cut', 'poison', 'sent into the cut', 'never sent 1', 'never sent 2'];
+    // Queries from now on: the blocker's is already sent; then the batch, 'committed…' alone, 'poison'
+    // alone, and the fourth, 'sent into the cut', never reaches PostgreSQL.
+    const answers = await behindAHeldBatch(
+      names.map((name) => create(name)),
+      () => proxy.cutAtQuery(4),
+    );
+    await expectAnswersTrueToTheTable(names, answers);
+    expect(answers.map(answerOf)).toEqual(['201', '422 UNSTORABLE_VALUE', '503 OUTCOME_UNKNOWN', '503 DATABASE_UNAVAILABLE', '503 DATABASE_UNAVAILABLE']);
+  });
+
+  it('answers a row refused for another reason with its own 503, the rows committed before it 201, those never sent DATABASE_UNAVAILABLE', async () => {
+    // A statement timeout (as when waiting on an Idempotency-Key another transaction holds), for
+    // 'times out' inserted alone: an AFTER STATEMENT trigger runs after every row's CHECK, so the
+    // batch is still refused for 'poison' first.
+    await sql.unsafe(`
+      CREATE FUNCTION time_out_alone() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF EXISTS (SELECT FROM inserted_rows WHERE name = 'times out') THEN
+          RAISE EXCEPTION 'canceling statement due to statement timeout' USING ERRCODE = 'query_canceled';
+        END IF;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER time_out_alone AFTER INSERT ON items REFERENCING NEW TABLE AS inserted_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION time_out_alone();`);
+    try {
+      const names = ['committed before the timeout', 'poison', 'times out', 'not tried 1', 'not tried 2'];
+      const answers = await behindAHeldBatch(names.map((name) => create(name)));
+      await expectAnswersTrueToTheTable(names, answers);
+      expect(answers.map(answerOf)).toEqual(['201', '422 UNSTORABLE_VALUE', '503 DATABASE_UNAVAILABLE', '503 DATABASE_UNAVAILABLE', '503 DATABASE_UNAVAILABLE']);
+    } finally {
+      await sql`DROP TRIGGER time_out_alone ON items`;
+    }
+  });
 });
+
+describe('a database that takes no writes (the pool still pointing at a standby after a failover)', () => {
+  it('answers a POST 503 DATABASE_UNAVAILABLE with Retry-After, not a 500, and still serves reads', async () => {
+    const readOnly = await createTestDatabase();
+    const owner = postgres(readOnly.url, { max: 1, onnotice: () => {} });
+    let readOnlyApp: FastifyInstance | undefined;
+    try {
+      // Every session opened from now on is read-only, as on a hot standby.
+      await owner`ALTER DATABASE ${owner(new URL(readOnly.url).pathname.slice(1))} SET default_transaction_read_only = on`;
+      readOnlyApp = await buildTestApp(readOnly.url);
+      const answer = await readOnlyApp.inject(create('on a standby'));
+      expect(answer.statusCode).toBe(503);
+      expect(answer.headers['retry-after']).toBe('1');
+      expect(answer.json()).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
+      expect((await readOnlyApp.inject({ method: 'GET', url: '/items' })).statusCode).toBe(200);
+      expect(await owner`SELECT name FROM items`).toHaveLength(0);
+    } finally {
+      await readOnlyApp?.close();
+      await owner.end();
+      await readOnly.drop();
+    }
+  });
+});
+
+/** A response in a line: its status, and its problem's code if it has one. */
+function answerOf(answer: LightMyRequestResponse): string {
+  const { code } = answer.json<{ code?: string }>();
+  return code === undefined ? String(answer.statusCode) : `${answer.statusCode} ${code}`;
+}
+
+/**
+ * What each caller was told matches the table: a 201's row is there (the row it answered with), a
+ * refusal's (422, DATABASE_UNAVAILABLE) is not; OUTCOME_UNKNOWN may go either way.
+ */
+async function expectAnswersTrueToTheTable(names: string[], answers: LightMyRequestResponse[]): Promise<void> {
+  for (const [index, name] of names.entries()) {
+    const answer = answers[index]!;
+    const rows = await sql`SELECT id::int4 AS id, name FROM items WHERE name = ${name}`;
+    if (answer.statusCode === 201) expect([...rows], name).toEqual([{ id: answer.json<{ id: number }>().id, name }]);
+    else if (answerOf(answer) !== '503 OUTCOME_UNKNOWN') expect([...rows], name).toEqual([]);
+  }
+}

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyError } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { translateDatabaseError } from '../../src/db/errors.js';
+import { DatabaseUnavailableError, translateDatabaseError } from '../../src/db/errors.js';
 import { ServiceError } from '../../src/errors.js';
 import { errorHandling, toProblem } from '../../src/http/errors.js';
 
@@ -65,6 +65,22 @@ describe('translateDatabaseError', () => {
     },
   );
 
+  it.each([
+    ['25006', 'read_only_sql_transaction: a standby, after a failover'],
+    ['53000', 'insufficient_resources'],
+    ['53100', 'disk_full'],
+    ['53200', 'out_of_memory'],
+    ['53400', 'configuration_limit_exceeded'],
+    ['57P04', 'database_dropped'],
+    ['57P05', 'idle_session_timeout'],
+  ])('answers 503 DATABASE_UNAVAILABLE, not a 500, when PostgreSQL refuses before any change (%s %s)', (code) => {
+    for (const work of ['read', 'write'] as const) {
+      const translated = translateDatabaseError(postgresError(code), work);
+      expect(translated).toBeInstanceOf(DatabaseUnavailableError);
+      expect(translated).toMatchObject({ statusCode: 503, code: 'DATABASE_UNAVAILABLE' });
+    }
+  });
+
   it.each(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'ECONNRESET', '57P01', '08006', '40003'])(
     'answers a write whose connection was lost (%s) with OUTCOME_UNKNOWN, a read with DATABASE_UNAVAILABLE',
     (code) => {
@@ -77,6 +93,9 @@ describe('translateDatabaseError', () => {
   it('leaves a bug a bug (a 500)', () => {
     const bug = new TypeError('x is undefined');
     expect(translateDatabaseError(bug, 'read')).toBe(bug);
+    // A statement the database cannot run (undefined_column): ours to fix, not the database's to recover from.
+    const badQuery = postgresError('42703');
+    expect(translateDatabaseError(badQuery, 'write')).toBe(badQuery);
   });
 });
 
