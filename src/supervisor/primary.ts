@@ -113,6 +113,13 @@ export class Supervisor {
       this.log.info({ event: 'worker-listening', workerPid: entry.pid, workerId: worker.id }, 'worker listening');
     });
     worker.on('exit', (code, signal) => this.onExit(entry, code, signal));
+    // A message to a worker that has just died fails (EPIPE): the supervisor was still reading
+    // what the worker sent last (rate-limit hits, a metrics request) and answered. Without a
+    // listener that 'error' would crash the supervisor; the death itself is handled on 'exit'.
+    worker.on('error', (error: NodeJS.ErrnoException) => {
+      const sendFailed = error.syscall === 'write' || error.code === 'ERR_IPC_CHANNEL_CLOSED';
+      this.log[sendFailed ? 'debug' : 'error']({ workerPid: entry.pid, workerId: worker.id, err: error }, 'worker process error');
+    });
     // Its IPC channel closes after the last message it sent: its final metrics are in.
     worker.on('disconnect', () => this.metrics.departedWorker(worker.id));
     return entry;

@@ -77,6 +77,8 @@ export function countRateLimitsForWorkers(counter = new FixedWindowCounter()): (
     if ((message as { type?: unknown } | null)?.type !== 'rate-limit-hit') return;
     const { id, key, windowMs } = message as HitMessage;
     const { current, ttl } = counter.hit(key, windowMs);
+    // A worker that has just died may still be connected: the send then fails, and the worker's
+    // 'error' listener (the supervisor's, primary.ts) takes it.
     if (worker.isConnected()) worker.send({ type: 'rate-limit-count', id, current, ttl } satisfies CountMessage);
   };
   cluster.on('message', answer);
