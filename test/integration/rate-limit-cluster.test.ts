@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +5,7 @@ import { liveWorkers, ServedBy } from '../faults/served-by.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startLoad, waitUntil } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
-import { ServiceProcess } from '../helpers/service-process.js';
+import { processState, ServiceProcess } from '../helpers/service-process.js';
 
 /**
  * The limit of one instance holds per client whichever worker serves it: the supervisor keeps
@@ -55,12 +54,6 @@ function getOnNewConnection(url: string, requestId: string): Promise<number> {
       .on('error', reject)
       .end();
   });
-}
-
-/** The state letter of a process in /proc/<pid>/stat (R, S, T, Z…). */
-async function processState(pid: number): Promise<string | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2)[0];
 }
 
 describe('RATE_LIMIT_PER_MINUTE under the supervisor', () => {
