@@ -15,7 +15,10 @@ import { countRateLimitsForWorkers } from './rate-limit-store.js';
  * request, scales on TTIN/TTOU and drains them all on shutdown.
  */
 
-/** Workers that die before listening this many times in a row mean a broken build or config. */
+/**
+ * Workers that die before listening this many times in a row, while no worker serves, mean a
+ * broken build or config.
+ */
 const MAX_BOOT_FAILURES = 5;
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
@@ -171,7 +174,9 @@ export class Supervisor {
 
     if (!entry.listening) {
       this.bootFailures++;
-      if (this.bootFailures >= MAX_BOOT_FAILURES) {
+      // While workers serve, a broken build stops nothing: a reload's or recycle's new worker
+      // leaves the old one serving, and a dead worker's place is retried, backing off (5 s at most).
+      if (this.bootFailures >= MAX_BOOT_FAILURES && !this.serving().some((other) => other.listening)) {
         const reason = this.lastBootError ?? `exit code ${code ?? signal}`;
         this.log.fatal(
           { event: 'crash-loop', failures: this.bootFailures, error: reason },

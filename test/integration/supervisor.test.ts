@@ -148,6 +148,13 @@ async function waitForBlockedInsert(): Promise<void> {
   }, 'a POST blocked by the lock');
 }
 
+/** Rejects, with the service's output, once it exits: raced against what a test waits for. */
+function failOnExit(service: ServiceProcess): Promise<never> {
+  return service.exited.then((exit) => {
+    throw new Error(`the service exited (${JSON.stringify(exit)}):\n${service.output.join('\n')}`);
+  });
+}
+
 async function storedIds(ids: number[]): Promise<number> {
   const [row] = await sql<{ count: number }[]>`SELECT count(*)::int AS count FROM items WHERE id = ANY(${ids})`;
   return row!.count;
@@ -374,6 +381,31 @@ describe('the supervisor', () => {
       await rm(path.dirname(marker), { recursive: true, force: true });
     }
   });
+
+  it('keeps serving through reload after reload whose new workers cannot start, then stops with exit 0', async () => {
+    const marker = path.join(await mkdtemp(path.join(tmpdir(), 'supervisor-test-')), 'broken-build');
+    try {
+      const { service, baseUrl } = await startSupervisor({ FAIL_BOOT_WHEN: marker }, ['./test/fixtures/fail-boot-when-file-exists.ts']);
+      const before = liveWorkers(service);
+      await writeFile(marker, '');
+
+      // More aborted reloads than the boot failures in a row that make a crash loop.
+      const exited = failOnExit(service);
+      for (let reload = 1; reload <= 6; reload++) {
+        service.signal('SIGHUP');
+        await Promise.race([service.waitForEvent('reload-ended', reload), exited]);
+      }
+      expect(service.events('reload-aborted')).toHaveLength(6);
+      expect(service.events('crash-loop')).toEqual([]);
+      expect(liveWorkers(service)).toEqual(before);
+      expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
+
+      service.signal('SIGTERM');
+      expect(await service.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await rm(path.dirname(marker), { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('kills no worker after the supervisor itself was paused for longer than --timeout, and still kills a hung one', async () => {
     const { service } = await startSupervisor({ WORKER_TIMEOUT: '1' }, ['./test/fixtures/busy-loop-on-sigusr2.ts']);
