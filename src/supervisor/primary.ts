@@ -304,8 +304,18 @@ export class Supervisor {
     } else if (this.target > 1) {
       this.target--;
       this.log.info({ event: 'scaled', workers: this.target }, 'one worker fewer');
-      const oldest = this.serving().sort((a, b) => a.startedAt - b.startedAt)[0];
-      if (oldest) this.enqueue(() => this.retire(oldest));
+      this.enqueue(() => this.retireBeyondTarget());
+    }
+  }
+
+  /**
+   * Drains the oldest workers until `target` serve. The victim is chosen when its turn comes, not
+   * at the signal: a reload queued before may have replaced the worker that was oldest then.
+   */
+  private async retireBeyondTarget(): Promise<void> {
+    while (!this.stopping && this.serving().length > this.target) {
+      const [oldest] = this.serving().sort((a, b) => a.startedAt - b.startedAt);
+      await this.retire(oldest!);
     }
   }
 

@@ -441,6 +441,25 @@ describe('the supervisor', () => {
     expect(service.events('scaled').map((event) => event['workers'])).toEqual([3, 2]);
   });
 
+  it('retires a worker on a SIGTTOU that comes during a reload, once the reload is over', async () => {
+    const { service } = await startSupervisor();
+    const before = liveWorkers(service);
+    service.signal('SIGHUP');
+    // The first new worker is booting: the oldest worker, which it replaces, still serves.
+    await service.waitForEvent('worker-started', 3);
+    service.signal('SIGTTOU');
+
+    const [ended] = await service.waitForEvent('reload-ended');
+    expect(ended).toMatchObject({ replaced: 2, notReplaced: [] });
+    // Both old workers, then one of the new ones.
+    const exits = await service.waitForEvent('worker-exited', 3, 15_000);
+    expect(exits.every((exit) => exit['expected'] === true && exit['code'] === 0)).toBe(true);
+    expect(service.events('scaled').map((event) => event['workers'])).toEqual([1]);
+    const after = liveWorkers(service);
+    expect(after).toHaveLength(1);
+    expect(before).not.toContain(after[0]);
+  }, 60_000);
+
   it('recycles workers after --max-requests without failing a request', async () => {
     const { service, baseUrl } = await startSupervisor({ MAX_REQUESTS: '150', MAX_REQUESTS_JITTER: '50' });
     const load = startLoad(baseUrl, { concurrency: 10 });
