@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startLoad, waitUntil, type LoadResult } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
-import { ServiceProcess } from '../helpers/service-process.js';
+import { processState, ServiceProcess } from '../helpers/service-process.js';
 
 /**
  * The supervisor as production runs it: a real primary forking real workers, on a real PostgreSQL,
@@ -148,11 +148,49 @@ async function waitForBlockedInsert(): Promise<void> {
   }, 'a POST blocked by the lock');
 }
 
+/** A GET on `agent`'s connection; resolves with the status and body, or the error's code. */
+function get(baseUrl: string, path: string, agent: Agent | false): Promise<{ status: number; body: string } | { error: string }> {
+  return new Promise((resolve) => {
+    request(`${baseUrl}${path}`, { agent }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    })
+      .on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }))
+      .end();
+  });
+}
+
 /** Rejects, with the service's output, once it exits: raced against what a test waits for. */
 function failOnExit(service: ServiceProcess): Promise<never> {
   return service.exited.then((exit) => {
     throw new Error(`the service exited (${JSON.stringify(exit)}):\n${service.output.join('\n')}`);
   });
+}
+
+/**
+ * Waits until every one of `pids` has exited (gone, or a zombie that nobody reaps): workers
+ * orphaned by their supervisor's death, whose exit codes no process here can read.
+ */
+async function waitUntilExited(pids: number[]): Promise<void> {
+  await waitUntil(async () => (await Promise.all(pids.map(processState))).every((state) => state === undefined || state === 'Z'), `workers ${pids.join(', ')} to exit`);
+}
+
+/** SIGKILLs whichever of `pids` still runs: a test's orphaned workers, when it failed. */
+function killRemaining(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Exited already.
+    }
+  }
+}
+
+/** The workers' fatal lines: an uncaught exception or rejection. */
+function workerCrashes(service: ServiceProcess): string[] {
+  return service.output.filter((line) => line.includes('"worker crashed'));
 }
 
 async function storedIds(ids: number[]): Promise<number> {
@@ -472,6 +510,62 @@ describe('the supervisor', () => {
     expect(result.notAccepted).toBe(0);
     expect(Object.keys(result.statuses)).toEqual(['200']);
   }, 60_000);
+
+  it('lets its workers drain and exit 0 when it is killed, also a worker that reaches --max-requests meanwhile', async () => {
+    const { service, baseUrl } = await startSupervisor({ MAX_REQUESTS: '1', MAX_REQUESTS_JITTER: '0', GRACEFUL_TIMEOUT: '60', DB_STATEMENT_TIMEOUT_MS: '60000' });
+    const workers = liveWorkers(service);
+    const lock = await lockItems();
+    try {
+      // The first request of its worker: answering it reaches --max-requests.
+      const inFlight = post(baseUrl, false);
+      await waitForBlockedInsert();
+      service.signal('SIGKILL');
+      await service.exited;
+      // Both workers noticed (or are gone, having dropped the request): then the request ends.
+      await Promise.race([service.waitForEvent('worker-draining', 2), waitUntilExited(workers)]);
+      await lock.release();
+
+      expect(await inFlight).toMatchObject({ status: 201 });
+      await waitUntilExited(workers);
+      expect(workerCrashes(service)).toEqual([]);
+      expect(service.events('worker-drained').map((event) => event['workerPid']).sort()).toEqual([...workers].sort());
+    } finally {
+      await lock.release();
+      killRemaining(workers);
+    }
+  }, 60_000);
+
+  it('answers a /metrics request that reaches a worker after its supervisor was killed, and the worker exits 0', async () => {
+    const { service, baseUrl } = await startSupervisor();
+    const workers = liveWorkers(service);
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      expect(await get(baseUrl, '/healthz', keepAlive)).toMatchObject({ status: 200 });
+      service.signal('SIGKILL');
+      await service.exited;
+      // On the connection its worker already holds: the worker serves it during its drain, and
+      // asks the supervisor that is gone for every worker's metrics.
+      const answer = await get(baseUrl, '/metrics', keepAlive);
+
+      await waitUntilExited(workers);
+      expect(workerCrashes(service)).toEqual([]);
+      // As when the supervisor does not answer: a 500, and the cause in the worker's log.
+      expect(answer).toMatchObject({ status: 500 });
+      expect(JSON.parse((answer as { body: string }).body)).toEqual({
+        type: 'about:blank',
+        title: 'Internal Server Error',
+        status: 500,
+        code: 'INTERNAL_ERROR',
+        detail: 'An unexpected error occurred; the log has the details under this request id',
+        request_id: expect.any(String) as string,
+      });
+      expect(service.output.filter((line) => line.includes('Aggregating metrics failed: the supervisor is gone'))).toHaveLength(1);
+      expect(service.events('worker-drained').map((event) => event['workerPid']).sort()).toEqual([...workers].sort());
+    } finally {
+      keepAlive.destroy();
+      killRemaining(workers);
+    }
+  });
 
   it('exits non-zero naming the workers’ error when they keep dying at boot', async () => {
     const blocker: Server = createServer();
