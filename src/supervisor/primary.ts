@@ -73,11 +73,17 @@ export class Supervisor {
 
   start(): void {
     this.log.info({ event: 'supervisor-started', workers: this.target }, 'supervisor started');
-    const { workerTimeoutMs } = this.options.config;
-    // Judged after the event loop's next poll: when the supervisor itself did not run for a while
-    // (SIGSTOP, a paused VM), its timers fire before it reads the heartbeats that wait in the IPC
-    // channels, and every worker would look silent.
-    this.watchdog = setInterval(() => setImmediate(() => this.killHungWorkers()), heartbeatInterval(workerTimeoutMs));
+    const interval = heartbeatInterval(this.options.config.workerTimeoutMs);
+    let lastTick = monotonicNow();
+    this.watchdog = setInterval(() => {
+      const now = monotonicNow();
+      // A late tick: the supervisor itself did not run meanwhile (Ctrl-Z then fg, SIGSTOP, a paused VM).
+      const missedMs = Math.max(0, now - lastTick - interval);
+      lastTick = now;
+      // Judged after the event loop's next poll: a supervisor that did not run for a while fires
+      // its timers before it reads the heartbeats that wait in the IPC channels.
+      setImmediate(() => this.killHungWorkers(missedMs));
+    }, interval);
     // The workers' shared rate-limit count (idle unless they ask: a limit, and no Redis).
     countRateLimitsForWorkers();
     for (let index = 0; index < this.target; index++) this.fork();
@@ -213,10 +219,14 @@ export class Supervisor {
     });
   }
 
-  private killHungWorkers(): void {
+  /** `missedMs`: how long the supervisor did not run before this tick. */
+  private killHungWorkers(missedMs: number): void {
     if (this.stopping) return;
     const now = monotonicNow();
     for (const entry of this.tracked.values()) {
+      // Time the supervisor did not run counts as nobody's silence: after Ctrl-Z its workers were
+      // stopped as well, and beat again only now. (A worker that hung meanwhile is caught that much later.)
+      entry.lastHeartbeat = Math.min(now, entry.lastHeartbeat + missedMs);
       const silentFor = now - entry.lastHeartbeat;
       // Loading the code blocks a new worker's event loop for a while: a short --timeout must not
       // kill workers that are still booting (a boot that truly hangs is still caught).

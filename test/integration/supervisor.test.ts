@@ -445,6 +445,25 @@ describe('the supervisor', () => {
     }
   }, 90_000);
 
+  it('kills no worker after Ctrl-Z then fg: the whole process group stopped for longer than --timeout', async () => {
+    const { service, baseUrl } = await startSupervisor({ WORKER_TIMEOUT: '2' }, [], true);
+    const workers = liveWorkers(service);
+
+    // Ctrl-Z stops the terminal's foreground group (SIGTSTP): the supervisor and its workers alike.
+    // This group has no terminal, and the kernel discards SIGTSTP for it: SIGSTOP stops it the same way.
+    service.signalGroup('SIGSTOP');
+    await sleep(4_000);
+    service.signalGroup('SIGCONT');
+    // Its watchdog (every 500 ms) runs many times while a third worker boots.
+    service.signal('SIGTTIN');
+    await service.waitForEvent('worker-listening', 3);
+
+    expect(service.events('worker-hung')).toEqual([]);
+    expect(service.events('worker-exited')).toEqual([]);
+    expect(liveWorkers(service).slice(0, 2)).toEqual(workers);
+    for (let attempt = 0; attempt < 4; attempt++) expect(await get(baseUrl, '/healthz', false)).toMatchObject({ status: 200 });
+  }, 60_000);
+
   it('kills no worker after the supervisor itself was paused for longer than --timeout, and still kills a hung one', async () => {
     const { service } = await startSupervisor({ WORKER_TIMEOUT: '1' }, ['./test/fixtures/busy-loop-on-sigusr2.ts']);
     const workers = liveWorkers(service);
