@@ -39,6 +39,24 @@ export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
   return PRIMARY_MESSAGES.has((message as { type?: unknown } | null)?.type as string);
 }
 
+/**
+ * A worker's message to its supervisor; `done` gets null once it is in the channel, or the error
+ * if it cannot be sent. Once the supervisor is gone (the channel closed, or its other end just
+ * died) process.send would raise an 'error' event instead, and crash a worker in the middle of
+ * its drain.
+ */
+export function sendToSupervisor(message: object, done: (error: Error | null) => void = ignoreOutcome): void {
+  if (!process.send || !process.connected) {
+    done(new Error('the supervisor is gone'));
+    return;
+  }
+  process.send(message, undefined, undefined, done);
+}
+
+function ignoreOutcome(): void {
+  // A message nobody waits for (a heartbeat, a snapshot): lost with the supervisor.
+}
+
 /** How often workers beat: often enough that the supervisor's timeout sees several per period. */
 export function heartbeatInterval(workerTimeoutMs: number): number {
   return Math.max(50, Math.min(1_000, Math.floor(workerTimeoutMs / 4)));

@@ -15,7 +15,10 @@ import { countRateLimitsForWorkers } from './rate-limit-store.js';
  * request, scales on TTIN/TTOU and drains them all on shutdown.
  */
 
-/** Workers that die before listening this many times in a row mean a broken build or config. */
+/**
+ * Workers that die before listening this many times in a row, while no worker serves, mean a
+ * broken build or config.
+ */
 const MAX_BOOT_FAILURES = 5;
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
@@ -70,11 +73,17 @@ export class Supervisor {
 
   start(): void {
     this.log.info({ event: 'supervisor-started', workers: this.target }, 'supervisor started');
-    const { workerTimeoutMs } = this.options.config;
-    // Judged after the event loop's next poll: when the supervisor itself did not run for a while
-    // (SIGSTOP, a paused VM), its timers fire before it reads the heartbeats that wait in the IPC
-    // channels, and every worker would look silent.
-    this.watchdog = setInterval(() => setImmediate(() => this.killHungWorkers()), heartbeatInterval(workerTimeoutMs));
+    const interval = heartbeatInterval(this.options.config.workerTimeoutMs);
+    let lastTick = monotonicNow();
+    this.watchdog = setInterval(() => {
+      const now = monotonicNow();
+      // A late tick: the supervisor itself did not run meanwhile (Ctrl-Z then fg, SIGSTOP, a paused VM).
+      const missedMs = Math.max(0, now - lastTick - interval);
+      lastTick = now;
+      // Judged after the event loop's next poll: a supervisor that did not run for a while fires
+      // its timers before it reads the heartbeats that wait in the IPC channels.
+      setImmediate(() => this.killHungWorkers(missedMs));
+    }, interval);
     // The workers' shared rate-limit count (idle unless they ask: a limit, and no Redis).
     countRateLimitsForWorkers();
     for (let index = 0; index < this.target; index++) this.fork();
@@ -113,6 +122,13 @@ export class Supervisor {
       this.log.info({ event: 'worker-listening', workerPid: entry.pid, workerId: worker.id }, 'worker listening');
     });
     worker.on('exit', (code, signal) => this.onExit(entry, code, signal));
+    // A message to a worker that has just died fails (EPIPE): the supervisor was still reading
+    // what the worker sent last (rate-limit hits, a metrics request) and answered. Without a
+    // listener that 'error' would crash the supervisor; the death itself is handled on 'exit'.
+    worker.on('error', (error: NodeJS.ErrnoException) => {
+      const sendFailed = error.syscall === 'write' || error.code === 'ERR_IPC_CHANNEL_CLOSED';
+      this.log[sendFailed ? 'debug' : 'error']({ workerPid: entry.pid, workerId: worker.id, err: error }, 'worker process error');
+    });
     // Its IPC channel closes after the last message it sent: its final metrics are in.
     worker.on('disconnect', () => this.metrics.departedWorker(worker.id));
     return entry;
@@ -164,7 +180,9 @@ export class Supervisor {
 
     if (!entry.listening) {
       this.bootFailures++;
-      if (this.bootFailures >= MAX_BOOT_FAILURES) {
+      // While workers serve, a broken build stops nothing: a reload's or recycle's new worker
+      // leaves the old one serving, and a dead worker's place is retried, backing off (5 s at most).
+      if (this.bootFailures >= MAX_BOOT_FAILURES && !this.serving().some((other) => other.listening)) {
         const reason = this.lastBootError ?? `exit code ${code ?? signal}`;
         this.log.fatal(
           { event: 'crash-loop', failures: this.bootFailures, error: reason },
@@ -201,10 +219,14 @@ export class Supervisor {
     });
   }
 
-  private killHungWorkers(): void {
+  /** `missedMs`: how long the supervisor did not run before this tick. */
+  private killHungWorkers(missedMs: number): void {
     if (this.stopping) return;
     const now = monotonicNow();
     for (const entry of this.tracked.values()) {
+      // Time the supervisor did not run counts as nobody's silence: after Ctrl-Z its workers were
+      // stopped as well, and beat again only now. (A worker that hung meanwhile is caught that much later.)
+      entry.lastHeartbeat = Math.min(now, entry.lastHeartbeat + missedMs);
       const silentFor = now - entry.lastHeartbeat;
       // Loading the code blocks a new worker's event loop for a while: a short --timeout must not
       // kill workers that are still booting (a boot that truly hangs is still caught).
@@ -292,8 +314,18 @@ export class Supervisor {
     } else if (this.target > 1) {
       this.target--;
       this.log.info({ event: 'scaled', workers: this.target }, 'one worker fewer');
-      const oldest = this.serving().sort((a, b) => a.startedAt - b.startedAt)[0];
-      if (oldest) this.enqueue(() => this.retire(oldest));
+      this.enqueue(() => this.retireBeyondTarget());
+    }
+  }
+
+  /**
+   * Drains the oldest workers until `target` serve. The victim is chosen when its turn comes, not
+   * at the signal: a reload queued before may have replaced the worker that was oldest then.
+   */
+  private async retireBeyondTarget(): Promise<void> {
+    while (!this.stopping && this.serving().length > this.target) {
+      const [oldest] = this.serving().sort((a, b) => a.startedAt - b.startedAt);
+      await this.retire(oldest!);
     }
   }
 

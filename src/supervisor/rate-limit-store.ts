@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { FastifyRateLimitStore } from '@fastify/rate-limit';
+import { sendToSupervisor } from './messages.js';
 
 /**
  * One rate-limit count for all the workers of an instance, kept by the supervisor: each worker
@@ -77,6 +78,8 @@ export function countRateLimitsForWorkers(counter = new FixedWindowCounter()): (
     if ((message as { type?: unknown } | null)?.type !== 'rate-limit-hit') return;
     const { id, key, windowMs } = message as HitMessage;
     const { current, ttl } = counter.hit(key, windowMs);
+    // A worker that has just died may still be connected: the send then fails, and the worker's
+    // 'error' listener (the supervisor's, primary.ts) takes it.
     if (worker.isConnected()) worker.send({ type: 'rate-limit-count', id, current, ttl } satisfies CountMessage);
   };
   cluster.on('message', answer);
@@ -102,10 +105,7 @@ function hearAnswers(): void {
   process.on('message', (message: unknown) => {
     if ((message as { type?: unknown } | null)?.type !== 'rate-limit-count') return;
     const { id, current, ttl } = message as CountMessage;
-    const request = pending.get(id);
-    if (request === undefined) return;
-    pending.delete(id);
-    request.callback(null, { current, ttl });
+    settle(id, null, { current, ttl });
   });
   // One timer for all the hits in flight, not one per request: they are in the order they were sent.
   setInterval(() => {
@@ -118,6 +118,14 @@ function hearAnswers(): void {
   }, ANSWER_TIMEOUT_MS / 4).unref();
 }
 
+/** Ends the hit `id`, once: an answer to a hit that failed already is dropped. */
+function settle(id: number, error: Error | null, result?: { current: number; ttl: number }): void {
+  const request = pending.get(id);
+  if (request === undefined) return;
+  pending.delete(id);
+  request.callback(error, result);
+}
+
 /**
  * The store @fastify/rate-limit uses in a worker (its `store` option): every increment is a round
  * trip to the supervisor.
@@ -126,14 +134,13 @@ export class SupervisorRateLimitStore implements FastifyRateLimitStore {
   private keyPrefix = '';
 
   incr(key: string, callback: Callback, timeWindow = 60_000): void {
-    if (!process.send || !process.connected) {
-      callback(new Error('no IPC channel to the supervisor'));
-      return;
-    }
     hearAnswers();
     const id = ++lastId;
     pending.set(id, { callback, sentAt: Date.now() });
-    process.send({ type: 'rate-limit-hit', id, key: this.keyPrefix + key, windowMs: timeWindow } satisfies HitMessage);
+    // A supervisor that is gone will not answer: the hit fails at once.
+    sendToSupervisor({ type: 'rate-limit-hit', id, key: this.keyPrefix + key, windowMs: timeWindow } satisfies HitMessage, (error) => {
+      if (error) settle(id, error);
+    });
   }
 
   /** A route with a limit of its own counts apart (as the plugin's RedisStore does). */

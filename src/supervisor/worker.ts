@@ -1,9 +1,10 @@
+import cluster from 'node:cluster';
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { metricsSnapshot } from '../metrics.js';
 import { serve, type Serving } from '../serve.js';
-import { heartbeatInterval, isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import { heartbeatInterval, isPrimaryMessage, sendToSupervisor, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { SupervisorRateLimitStore } from './rate-limit-store.js';
 
 /**
@@ -11,7 +12,7 @@ import { SupervisorRateLimitStore } from './rate-limit-store.js';
  * that only a free event loop can send. The database was prepared by the supervisor.
  */
 export async function runWorker(config: Config & { databaseUrl: string }, logger: Logger): Promise<void> {
-  const send = (message: WorkerMessage) => process.send?.(message);
+  const send = (message: WorkerMessage) => sendToSupervisor(message);
 
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'worker crashed');
@@ -47,6 +48,8 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
       logger.info({ event: 'worker-draining', workerPid: process.pid, listenerClosed: upstream }, 'worker draining');
       await running.stop({ listenerClosed: upstream });
       await sendFinalMetrics();
+      // Also for a worker whose supervisor is gone, which no one else would log.
+      logger.info({ event: 'worker-drained', workerPid: process.pid }, 'worker drained: exiting');
       process.exit(0);
     })();
     await stopping;
@@ -63,7 +66,13 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
   process.on('SIGINT', () => {
     if (!process.connected) void stop(false);
   });
-  // A vanished supervisor must not leave workers behind.
+  // A vanished supervisor must not leave workers behind, nor requests unanswered. node:cluster
+  // makes a worker whose channel closes unexpectedly exit at once, dropping the requests in
+  // flight: marked as a disconnect it expected (before node:cluster's own listener runs), the
+  // worker drains instead.
+  process.prependOnceListener('disconnect', () => {
+    cluster.worker!.exitedAfterDisconnect = true;
+  });
   process.on('disconnect', () => void stop(false));
 
   try {
@@ -79,7 +88,7 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
 /** This worker's metrics, for the supervisor to add up with the others'. */
 function answerSnapshotRequest(id: number): void {
   metricsSnapshot().then(
-    (metrics) => process.send?.({ type: 'metrics-snapshot', id, metrics } satisfies WorkerMessage),
+    (metrics) => sendToSupervisor({ type: 'metrics-snapshot', id, metrics } satisfies WorkerMessage),
     () => {
       // The supervisor counts this worker with its last snapshot.
     },
@@ -91,10 +100,9 @@ function answerSnapshotRequest(id: number): void {
  * the totals it serves do not go down when the worker is gone.
  */
 async function sendFinalMetrics(): Promise<void> {
-  const sendToSupervisor = process.send?.bind(process);
-  if (!sendToSupervisor || !process.connected) return;
+  if (!process.connected) return;
   const metrics = await metricsSnapshot();
-  // Sent before exiting: the callback comes once the message is in the IPC channel.
+  // Sent before exiting: the callback comes once the message is in the IPC channel (or is lost).
   await new Promise<void>((resolve) => sendToSupervisor({ type: 'final-metrics', metrics } satisfies WorkerMessage, () => resolve()));
 }
 
@@ -114,7 +122,9 @@ function askSupervisorForMetrics(): Promise<string> {
       resolve: (text) => (clearTimeout(timer), resolve(text)),
       reject: (error) => (clearTimeout(timer), reject(error)),
     });
-    process.send?.({ type: 'metrics-request', id } satisfies WorkerMessage);
+    sendToSupervisor({ type: 'metrics-request', id } satisfies WorkerMessage, (error) => {
+      if (error) answerMetricsRequest({ type: 'metrics-response', id, error: error.message });
+    });
   });
 }
 

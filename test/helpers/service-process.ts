@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
 export interface LifecycleEvent {
@@ -115,4 +116,13 @@ export class ServiceProcess {
     }
     return this.exited;
   }
+}
+
+/**
+ * A process's state letter from Linux's /proc (`R`, `S`, `T` stopped, `Z` zombie: exited, its
+ * files closed, not yet reaped), or undefined once it is gone.
+ */
+export async function processState(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat?.slice(stat.lastIndexOf(')') + 2)[0];
 }

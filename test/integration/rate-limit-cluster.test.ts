@@ -1,10 +1,11 @@
 import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { liveWorkers, ServedBy } from '../faults/served-by.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { waitUntil } from '../helpers/load.js';
+import { startLoad, waitUntil } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
-import { ServiceProcess } from '../helpers/service-process.js';
+import { processState, ServiceProcess } from '../helpers/service-process.js';
 
 /**
  * The limit of one instance holds per client whichever worker serves it: the supervisor keeps
@@ -76,4 +77,35 @@ describe('RATE_LIMIT_PER_MINUTE under the supervisor', () => {
     // The first ten are the allowed ones, whichever worker they reached.
     expect(answers.slice(0, 10).every((answer) => answer.status === 200)).toBe(true);
   });
+
+  it('survives workers killed while it still answers their last hits: replaces them and keeps serving', async () => {
+    const { service, baseUrl } = await startSupervisor({ RATE_LIMIT_PER_MINUTE: '1000000' });
+    const load = startLoad(baseUrl, { concurrency: 20 });
+    await waitUntil(() => load.answered() > 200, 'load to flow');
+
+    for (let kill = 1; kill <= 3; kill++) {
+      const [victim] = liveWorkers(service);
+      // Stopped, the supervisor reads nothing: the victim's last hits wait in its IPC channel, and
+      // the supervisor answers them after the victim is gone (as when it is busy at that moment).
+      service.signal('SIGSTOP');
+      await sleep(200);
+      process.kill(victim!, 'SIGKILL');
+      // A zombie until its stopped parent reaps it: its end of the channel is closed.
+      await waitUntil(async () => (await processState(victim!)) === 'Z', 'the killed worker to be a zombie', 10_000);
+      service.signal('SIGCONT');
+      await service.waitForEvent('worker-replaced', kill);
+      await service.waitForEvent('worker-listening', 2 + kill);
+    }
+    const answeredAfterKills = load.answered();
+    await waitUntil(() => load.answered() > answeredAfterKills + 200, 'load after the kills');
+    const result = await load.stop();
+
+    expect(service.events('worker-exited').map((exit) => exit['signal'])).toEqual(['SIGKILL', 'SIGKILL', 'SIGKILL']);
+    expect(liveWorkers(service)).toHaveLength(2);
+    // Only the requests in flight on the killed workers' connections can fail.
+    expect(result.statuses[200]).toBeGreaterThan(400);
+    expect(Object.keys(result.statuses)).toEqual(['200']);
+    service.signal('SIGTERM');
+    expect(await service.exited).toEqual({ code: 0, signal: null });
+  }, 90_000);
 });

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startLoad, waitUntil, type LoadResult } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
-import { ServiceProcess } from '../helpers/service-process.js';
+import { processState, ServiceProcess } from '../helpers/service-process.js';
 
 /**
  * The supervisor as production runs it: a real primary forking real workers, on a real PostgreSQL,
@@ -146,6 +146,51 @@ async function waitForBlockedInsert(): Promise<void> {
       WHERE datname = current_database() AND wait_event_type = 'Lock'`;
     return row!.count > 0;
   }, 'a POST blocked by the lock');
+}
+
+/** A GET on `agent`'s connection; resolves with the status and body, or the error's code. */
+function get(baseUrl: string, path: string, agent: Agent | false): Promise<{ status: number; body: string } | { error: string }> {
+  return new Promise((resolve) => {
+    request(`${baseUrl}${path}`, { agent }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    })
+      .on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }))
+      .end();
+  });
+}
+
+/** Rejects, with the service's output, once it exits: raced against what a test waits for. */
+function failOnExit(service: ServiceProcess): Promise<never> {
+  return service.exited.then((exit) => {
+    throw new Error(`the service exited (${JSON.stringify(exit)}):\n${service.output.join('\n')}`);
+  });
+}
+
+/**
+ * Waits until every one of `pids` has exited (gone, or a zombie that nobody reaps): workers
+ * orphaned by their supervisor's death, whose exit codes no process here can read.
+ */
+async function waitUntilExited(pids: number[]): Promise<void> {
+  await waitUntil(async () => (await Promise.all(pids.map(processState))).every((state) => state === undefined || state === 'Z'), `workers ${pids.join(', ')} to exit`);
+}
+
+/** SIGKILLs whichever of `pids` still runs: a test's orphaned workers, when it failed. */
+function killRemaining(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Exited already.
+    }
+  }
+}
+
+/** The workers' fatal lines: an uncaught exception or rejection. */
+function workerCrashes(service: ServiceProcess): string[] {
+  return service.output.filter((line) => line.includes('"worker crashed'));
 }
 
 async function storedIds(ids: number[]): Promise<number> {
@@ -375,6 +420,50 @@ describe('the supervisor', () => {
     }
   });
 
+  it('keeps serving through reload after reload whose new workers cannot start, then stops with exit 0', async () => {
+    const marker = path.join(await mkdtemp(path.join(tmpdir(), 'supervisor-test-')), 'broken-build');
+    try {
+      const { service, baseUrl } = await startSupervisor({ FAIL_BOOT_WHEN: marker }, ['./test/fixtures/fail-boot-when-file-exists.ts']);
+      const before = liveWorkers(service);
+      await writeFile(marker, '');
+
+      // More aborted reloads than the boot failures in a row that make a crash loop.
+      const exited = failOnExit(service);
+      for (let reload = 1; reload <= 6; reload++) {
+        service.signal('SIGHUP');
+        await Promise.race([service.waitForEvent('reload-ended', reload), exited]);
+      }
+      expect(service.events('reload-aborted')).toHaveLength(6);
+      expect(service.events('crash-loop')).toEqual([]);
+      expect(liveWorkers(service)).toEqual(before);
+      expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
+
+      service.signal('SIGTERM');
+      expect(await service.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await rm(path.dirname(marker), { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it('kills no worker after Ctrl-Z then fg: the whole process group stopped for longer than --timeout', async () => {
+    const { service, baseUrl } = await startSupervisor({ WORKER_TIMEOUT: '2' }, [], true);
+    const workers = liveWorkers(service);
+
+    // Ctrl-Z stops the terminal's foreground group (SIGTSTP): the supervisor and its workers alike.
+    // This group has no terminal, and the kernel discards SIGTSTP for it: SIGSTOP stops it the same way.
+    service.signalGroup('SIGSTOP');
+    await sleep(4_000);
+    service.signalGroup('SIGCONT');
+    // Its watchdog (every 500 ms) runs many times while a third worker boots.
+    service.signal('SIGTTIN');
+    await service.waitForEvent('worker-listening', 3);
+
+    expect(service.events('worker-hung')).toEqual([]);
+    expect(service.events('worker-exited')).toEqual([]);
+    expect(liveWorkers(service).slice(0, 2)).toEqual(workers);
+    for (let attempt = 0; attempt < 4; attempt++) expect(await get(baseUrl, '/healthz', false)).toMatchObject({ status: 200 });
+  }, 60_000);
+
   it('kills no worker after the supervisor itself was paused for longer than --timeout, and still kills a hung one', async () => {
     const { service } = await startSupervisor({ WORKER_TIMEOUT: '1' }, ['./test/fixtures/busy-loop-on-sigusr2.ts']);
     const workers = liveWorkers(service);
@@ -409,6 +498,25 @@ describe('the supervisor', () => {
     expect(service.events('scaled').map((event) => event['workers'])).toEqual([3, 2]);
   });
 
+  it('retires a worker on a SIGTTOU that comes during a reload, once the reload is over', async () => {
+    const { service } = await startSupervisor();
+    const before = liveWorkers(service);
+    service.signal('SIGHUP');
+    // The first new worker is booting: the oldest worker, which it replaces, still serves.
+    await service.waitForEvent('worker-started', 3);
+    service.signal('SIGTTOU');
+
+    const [ended] = await service.waitForEvent('reload-ended');
+    expect(ended).toMatchObject({ replaced: 2, notReplaced: [] });
+    // Both old workers, then one of the new ones.
+    const exits = await service.waitForEvent('worker-exited', 3, 15_000);
+    expect(exits.every((exit) => exit['expected'] === true && exit['code'] === 0)).toBe(true);
+    expect(service.events('scaled').map((event) => event['workers'])).toEqual([1]);
+    const after = liveWorkers(service);
+    expect(after).toHaveLength(1);
+    expect(before).not.toContain(after[0]);
+  }, 60_000);
+
   it('recycles workers after --max-requests without failing a request', async () => {
     const { service, baseUrl } = await startSupervisor({ MAX_REQUESTS: '150', MAX_REQUESTS_JITTER: '50' });
     const load = startLoad(baseUrl, { concurrency: 10 });
@@ -421,6 +529,62 @@ describe('the supervisor', () => {
     expect(result.notAccepted).toBe(0);
     expect(Object.keys(result.statuses)).toEqual(['200']);
   }, 60_000);
+
+  it('lets its workers drain and exit 0 when it is killed, also a worker that reaches --max-requests meanwhile', async () => {
+    const { service, baseUrl } = await startSupervisor({ MAX_REQUESTS: '1', MAX_REQUESTS_JITTER: '0', GRACEFUL_TIMEOUT: '60', DB_STATEMENT_TIMEOUT_MS: '60000' });
+    const workers = liveWorkers(service);
+    const lock = await lockItems();
+    try {
+      // The first request of its worker: answering it reaches --max-requests.
+      const inFlight = post(baseUrl, false);
+      await waitForBlockedInsert();
+      service.signal('SIGKILL');
+      await service.exited;
+      // Both workers noticed (or are gone, having dropped the request): then the request ends.
+      await Promise.race([service.waitForEvent('worker-draining', 2), waitUntilExited(workers)]);
+      await lock.release();
+
+      expect(await inFlight).toMatchObject({ status: 201 });
+      await waitUntilExited(workers);
+      expect(workerCrashes(service)).toEqual([]);
+      expect(service.events('worker-drained').map((event) => event['workerPid']).sort()).toEqual([...workers].sort());
+    } finally {
+      await lock.release();
+      killRemaining(workers);
+    }
+  }, 60_000);
+
+  it('answers a /metrics request that reaches a worker after its supervisor was killed, and the worker exits 0', async () => {
+    const { service, baseUrl } = await startSupervisor();
+    const workers = liveWorkers(service);
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      expect(await get(baseUrl, '/healthz', keepAlive)).toMatchObject({ status: 200 });
+      service.signal('SIGKILL');
+      await service.exited;
+      // On the connection its worker already holds: the worker serves it during its drain, and
+      // asks the supervisor that is gone for every worker's metrics.
+      const answer = await get(baseUrl, '/metrics', keepAlive);
+
+      await waitUntilExited(workers);
+      expect(workerCrashes(service)).toEqual([]);
+      // As when the supervisor does not answer: a 500, and the cause in the worker's log.
+      expect(answer).toMatchObject({ status: 500 });
+      expect(JSON.parse((answer as { body: string }).body)).toEqual({
+        type: 'about:blank',
+        title: 'Internal Server Error',
+        status: 500,
+        code: 'INTERNAL_ERROR',
+        detail: 'An unexpected error occurred; the log has the details under this request id',
+        request_id: expect.any(String) as string,
+      });
+      expect(service.output.filter((line) => line.includes('Aggregating metrics failed: the supervisor is gone'))).toHaveLength(1);
+      expect(service.events('worker-drained').map((event) => event['workerPid']).sort()).toEqual([...workers].sort());
+    } finally {
+      keepAlive.destroy();
+      killRemaining(workers);
+    }
+  });
 
   it('exits non-zero naming the workers’ error when they keep dying at boot', async () => {
     const blocker: Server = createServer();
