@@ -61,30 +61,38 @@ async function requestsWhileClosing(app: FastifyInstance, paths: string[]): Prom
   const closing = new Promise<void>((resolve) => (closeBegun = resolve));
   // Runs after the app's own preClose hooks (registered first).
   app.addHook('preClose', async () => closeBegun());
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = app.server.address() as { port: number };
-  const baseUrl = `http://127.0.0.1:${port}`;
-
-  let release!: () => void;
-  const hold = new Promise<void>((resolve) => (release = resolve));
-  const connections = paths.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
-  agents.push(...connections);
-  // Each connection is open and in use before the close begins.
-  await Promise.all(connections.map((agent) => send(agent, `${baseUrl}/healthz`)));
   let creationsArrived = 0;
   app.server.on('request', (incoming: IncomingMessage) => {
     if (incoming.method === 'POST') creationsArrived++;
   });
-  const creations = connections.map((agent, index) => send(agent, `${baseUrl}/items`, { method: 'POST', body: JSON.stringify({ name: `busy ${index}` }), hold }));
-  await expect.poll(() => creationsArrived).toBe(paths.length);
+  let release!: () => void;
+  const hold = new Promise<void>((resolve) => (release = resolve));
+  const connections = paths.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+  agents.push(...connections);
+  let creations: Promise<Answer>[] = [];
+  let closed: Promise<undefined> | undefined;
+  try {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const baseUrl = `http://127.0.0.1:${port}`;
+    // Each connection is open, then busy, before the close begins.
+    await Promise.all(connections.map((agent) => send(agent, `${baseUrl}/healthz`)));
+    creations = connections.map((agent, index) => send(agent, `${baseUrl}/items`, { method: 'POST', body: JSON.stringify({ name: `busy ${index}` }), hold }));
+    await expect.poll(() => creationsArrived).toBe(paths.length);
 
-  const closed = app.close();
-  await closing;
-  release();
-  const busy = await Promise.all(creations);
-  const late = await Promise.all(connections.map((agent, index) => send(agent, `${baseUrl}${paths[index]}`)));
-  await closed;
-  return { busy, late };
+    closed = app.close();
+    await closing;
+    release();
+    const busy = await Promise.all(creations);
+    const late = await Promise.all(connections.map((agent, index) => send(agent, `${baseUrl}${paths[index]}`)));
+    return { busy, late };
+  } finally {
+    // Whatever failed, nothing is left open: no held request, no connection, no app.
+    release();
+    for (const agent of connections) agent.destroy();
+    await Promise.allSettled(creations);
+    await (closed ?? app.close());
+  }
 }
 
 describe('a request that arrives while the app closes', () => {
