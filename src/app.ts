@@ -6,7 +6,9 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createDatabase } from './db/client.js';
 import { AccessLog } from './http/access-log.js';
+import { apiKeys } from './http/api-keys.js';
 import { answerClientError, answerFrameworkError } from './http/client-errors.js';
+import { closing } from './http/closing.js';
 import { docs } from './http/docs.js';
 import { drain } from './http/drain.js';
 import { errorHandling } from './http/errors.js';
@@ -63,8 +65,8 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
     clientErrorHandler: answerClientError,
     frameworkErrors: answerFrameworkError,
     // Shutdown drains connections first (see http/drain.ts); a request that still arrives while
-    // the app closes gets a 503 rather than a database that is gone.
-    return503OnClosing: true,
+    // the app closes gets the service's own 503 (http/closing.ts), not Fastify's bare one.
+    return503OnClosing: false,
     // Validators that know the shared schemas below, which routes reach by $ref.
     schemaController: { compilersFactory: { buildValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -90,16 +92,20 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
 
   await app.register(errorHandling);
   await app.register(requestIdHeader);
-  await app.register(security, { corsOrigins: config.corsOrigins, apiKeys: config.apiKeys });
+  await app.register(security, { corsOrigins: config.corsOrigins });
+  await app.register(closing, { exempt: ['/healthz', '/metrics'], readiness: '/readyz' });
+  await app.register(pressure, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, maxRssBytes: config.maxRssMb * 1024 * 1024 });
+  await app.register(drain);
+  await app.register(loadShedding, { maxInFlight: config.maxInFlight, exempt: ['/healthz', '/readyz', '/metrics'] });
+  // The onRequest hooks run in this order: the rate limit counts a request before the API keys
+  // can refuse it, so that wrong keys are counted too.
   await app.register(rateLimit, {
     perMinute: config.rateLimitPerMinute,
     redisUrl: config.redisUrl,
     workersStore: rateLimitStore,
     exempt: ['/healthz', '/readyz', '/metrics'],
   });
-  await app.register(pressure, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, maxRssBytes: config.maxRssMb * 1024 * 1024 });
-  await app.register(drain);
-  await app.register(loadShedding, { maxInFlight: config.maxInFlight, exempt: ['/healthz', '/readyz', '/metrics'] });
+  await app.register(apiKeys, { apiKeys: config.apiKeys });
   await app.register(metrics, { collect: collectMetrics });
   await app.register(docs, { version, license });
   await app.register(healthRoutes, { pingDatabase: () => db`SELECT 1`.execute(), readyTimeoutMs: 2_000 });

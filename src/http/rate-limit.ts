@@ -24,22 +24,29 @@ const WINDOW_MS = 60_000;
  * RATE_LIMIT_PER_MINUTE per client, in fixed one-minute windows: 429 beyond, with Retry-After
  * and the x-ratelimit-* headers on every counted response. The count lives in Redis when there
  * is one, else with the supervisor (all workers of the instance), else in this process.
+ *
+ * The count is an onRequest hook of the instance, so it runs in registration order: register this
+ * before any hook that refuses requests it should count (the API keys', whose 401s would else let
+ * keys be guessed at full speed). The plugin's own per-route hooks would run after all of those.
  */
 export const rateLimit = fastifyPlugin(async function rateLimit(app: FastifyInstance, options: RateLimitOptions) {
   if (options.perMinute <= 0) return;
   const store = await sharedStore(app, options);
   const exempt = new Set(options.exempt);
   await app.register(fastifyRateLimit, {
+    global: false,
     max: options.perMinute,
     timeWindow: WINDOW_MS,
     ...(store && { store }),
     // A count that cannot be had lets the request through (see rate-limit-fail-open.ts).
     skipOnError: true,
     keyGenerator: clientKey,
-    allowList: (request) => exempt.has(request.routeOptions.url ?? ''),
+    // Paths that match no route (404, 405) have no pattern: not counted.
+    allowList: (request) => request.routeOptions.url === undefined || exempt.has(request.routeOptions.url),
     errorResponseBuilder: (_request, context) =>
       new ServiceError(429, 'RATE_LIMITED', `Rate limit exceeded: ${context.max} requests per minute; retry in ${Math.ceil(context.ttl / 1000)} s`),
   });
+  app.addHook('onRequest', app.rateLimit());
 });
 
 async function sharedStore(app: FastifyInstance, options: RateLimitOptions): Promise<FastifyRateLimitStoreCtor | undefined> {

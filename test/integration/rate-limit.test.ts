@@ -118,6 +118,32 @@ describe('over the limit', () => {
   });
 });
 
+describe('guessing API keys', () => {
+  it('is counted before the key is checked: past the limit, a wrong key gets 429, not another 401', async () => {
+    const app = await appWith({ RATE_LIMIT_PER_MINUTE: '3', API_KEYS: 'the-right-key' });
+    const guess = (key: string) => app.inject({ method: 'POST', url: '/items', payload: { name: 'x' }, headers: { authorization: `Bearer ${key}` } });
+
+    const answers = [];
+    for (const key of ['wrong-1', 'wrong-2', 'wrong-3', 'wrong-4']) answers.push(await guess(key));
+    expect(answers.map((answer) => answer.statusCode)).toEqual([401, 401, 401, 429]);
+    expect(answers.map((answer) => answer.headers['x-ratelimit-remaining'])).toEqual(['2', '1', '0', '0']);
+
+    const limited = answers[3]!;
+    const retryAfter = Number(limited.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(limited.headers['www-authenticate']).toBeUndefined();
+    expect(limited.json()).toEqual({
+      type: 'about:blank',
+      title: 'Too Many Requests',
+      status: 429,
+      detail: `Rate limit exceeded: 3 requests per minute; retry in ${retryAfter} s`,
+      code: 'RATE_LIMITED',
+    });
+    // The right key, once the guesses used the allowance up, waits like anyone else.
+    expect((await guess('the-right-key')).statusCode).toBe(429);
+  });
+});
+
 describe('the client a request is counted against', () => {
   const forgedAddresses = ['198.51.100.1', '198.51.100.2', '203.0.113.9, 198.51.100.3', '2001:db8::4', 'unknown', '10.0.0.5'];
 
