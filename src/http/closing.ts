@@ -24,12 +24,13 @@ export const closing = fastifyPlugin(async function closing(app: FastifyInstance
     isClosing = true;
   });
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (!isClosing) return;
+  // Callback style: no promise per request on the hot path (a hook that answers never calls done).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!isClosing) return done();
     const route = request.routeOptions.url;
-    if (route !== undefined && exempt.has(route)) return;
+    if (route !== undefined && exempt.has(route)) return done();
     reply.header('retry-after', 1);
-    if (route === options.readiness) return sendProblem(reply, problem(503, 'NOT_READY', 'The service is shutting down'));
-    return sendProblem(reply, problem(503, 'OVERLOADED', 'The service is shutting down; retry shortly'));
+    if (route === options.readiness) sendProblem(reply, problem(503, 'NOT_READY', 'The service is shutting down'));
+    else sendProblem(reply, problem(503, 'OVERLOADED', 'The service is shutting down; retry shortly'));
   });
 });
