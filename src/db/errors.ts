@@ -103,3 +103,20 @@ export function translateDatabaseError(error: unknown, work: 'read' | 'write'): 
   }
   return error;
 }
+
+/** The network's failures beside those above: what keeps a connection from being opened at all. */
+const UNREACHABLE = new Set(['ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'EADDRNOTAVAIL']);
+
+/**
+ * No session could be had, or it was lost: the database is down, starting, unreachable or full,
+ * not the work's fault, so the same work may succeed later. Looks through `cause`, since the
+ * migrator wraps the driver's error in its own.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    const code = codeOf(current);
+    if (code === undefined) continue;
+    if (NOT_SENT.has(code) || LOST.has(code) || UNREACHABLE.has(code) || code.startsWith('08')) return true;
+  }
+  return false;
+}
