@@ -31,6 +31,7 @@ export const SLOW_TESTS = [
   'test/integration/secrets.test.ts',
   'test/integration/seed.test.ts',
   'test/integration/server.test.ts',
+  'test/integration/single-process.test.ts',
   'test/integration/supervisor.test.ts',
   'test/unit/rate-limit-counting.test.ts',
 ];
