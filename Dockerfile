@@ -38,12 +38,15 @@ RUN npm run build
 
 # ---- runtime ----
 FROM ${BASE_IMAGE} AS runtime
-# One worker per container: under an orchestrator, scale with replicas (see deploy/README.md).
-# Run `node dist/server.js --workers N` (or set WEB_CONCURRENCY) on a plain host instead.
+# One process per container, serving by itself (SINGLE_PROCESS=true), without the supervisor and a
+# worker beside it: under an orchestrator, scale with replicas (see deploy/README.md), which also
+# restarts a container that crashes or, by its liveness probe, hangs. On a plain host, `npm start`
+# runs the supervisor with a worker per core; in this image, SINGLE_PROCESS=false does (with
+# WEB_CONCURRENCY=N).
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8000 \
-    WEB_CONCURRENCY=1
+    SINGLE_PROCESS=true
 WORKDIR /app
 # "type": "module" in package.json makes dist/*.js ES modules. migrations/ sits at /app/migrations,
 # where dist/db/migrate.js looks for it (../../migrations).
@@ -58,7 +61,7 @@ EXPOSE 8000
 # Liveness only (/healthz never touches the database); slim images have no curl, Node has fetch.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# node is PID 1 (no shell, no npm): it receives SIGTERM itself, and the supervisor handles it by
-# draining its worker and exiting 0. The larger young generation is what the supervisor gives its
-# workers (src/supervisor/worker-flags.ts); the one process of a container needs it on its command line.
+# node is PID 1 (no shell, no npm) and serves: it receives SIGTERM itself, stops accepting, answers
+# what it accepted and exits 0. The larger young generation is what the supervisor gives its workers
+# (src/supervisor/worker-flags.ts); the one process of a container needs it on its command line.
 CMD ["node", "--max-semi-space-size=64", "dist/server.js"]

@@ -20,6 +20,7 @@ export const SLOW_TESTS = [
   'test/faults/worker-crash.test.ts',
   'test/integration/cluster-metrics.test.ts',
   'test/integration/consistency.test.ts',
+  'test/integration/database-at-start.test.ts',
   'test/integration/db-commands.test.ts',
   'test/integration/embedded.test.ts',
   'test/integration/log-format.test.ts',
@@ -30,6 +31,7 @@ export const SLOW_TESTS = [
   'test/integration/secrets.test.ts',
   'test/integration/seed.test.ts',
   'test/integration/server.test.ts',
+  'test/integration/single-process.test.ts',
   'test/integration/supervisor.test.ts',
   'test/unit/rate-limit-counting.test.ts',
 ];

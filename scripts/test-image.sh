@@ -46,9 +46,9 @@ wait_container_http() {
 }
 inspect() { podman image inspect "$image" --format "$1"; }
 expect_equal "image user" "$(inspect '{{.Config.User}}')" "1000:1000"
-expect_equal "image command" "$(inspect '{{json .Config.Cmd}}')" '["node","dist/server.js"]'
+expect_equal "image command" "$(inspect '{{json .Config.Cmd}}')" '["node","--max-semi-space-size=64","dist/server.js"]'
 expect_equal "exposed port" "$(inspect '{{range $port, $_ := .Config.ExposedPorts}}{{$port}}{{end}}')" "8000/tcp"
-inspect '{{json .Config.Env}}' | grep -q '"WEB_CONCURRENCY=1"' || fail "the image does not default WEB_CONCURRENCY to 1"
+inspect '{{json .Config.Env}}' | grep -q '"SINGLE_PROCESS=true"' || fail "the image does not serve in one process (SINGLE_PROCESS=true)"
 inspect '{{json .Config.Healthcheck}}' | grep -q '/healthz' || fail "the image has no HEALTHCHECK on /healthz"
 
 # ---- what the image holds: production dependencies, the build, migrations; nothing else ----
@@ -70,8 +70,37 @@ imports=$("${PODMAN_RUN[@]}" --rm --no-healthcheck --network none \
   "$image" node /check/check-runtime-imports.mjs /app dist/server.js dist/db/cli.js 2>&1) || fail "the image's modules import what it lacks:"$'\n'"$imports"
 log "imports: $imports"
 
-# ---- a database, migrated by the image's one-shot step ----
-start_postgres "$work" "$(free_port)"
+# ---- the service, as an orchestrator runs it, started before its database is there ----
+# Read-only root filesystem, no tmpfs. --health-interval=disable: no timer (it needs systemd), but
+# `podman healthcheck run` works. podman still complains about systemd on stderr: kept in podman.log.
+# The password is one that trust authentication ignores: only there to prove it is never logged.
+database_port=$(free_port)
+password=not-a-real-password-$RANDOM$RANDOM
+port=$(free_port)
+on_exit "podman rm --force --time 0 $container"
+"${PODMAN_RUN[@]}" --detach --name "$container" --network host --read-only --read-only-tmpfs=false --health-interval=disable \
+  -e "DATABASE_URL=postgres://postgres:$password@127.0.0.1:$database_port/items" -e "PORT=$port" "$image" >/dev/null 2>"$work/podman.log" ||
+  fail "podman run failed: $(cat "$work/podman.log")"
+base_url=http://127.0.0.1:$port
+container_logs() { podman logs "$container" 2>&1; }
+wait_container_http "$container" "$base_url/healthz" 60 || fail "no answer from /healthz without a database: $(container_logs | tail -20)"
+[ "$(curl -fsS "$base_url/healthz")" = '{"status":"ok"}' ] || fail "/healthz does not say ok while waiting for the database"
+waiting_readiness=$(curl -sS -w ' %{http_code}' "$base_url/readyz")
+[[ $waiting_readiness == *'"code":"NOT_READY"'*' 503' ]] || fail "/readyz is not 503 NOT_READY without a database: $waiting_readiness"
+deadline=$((SECONDS + 30))
+# Logs read whole before grep: grep -q leaving early would fail the pipeline (pipefail) on a match.
+until grep -q '"event":"database-unreachable".*"attempt":2' <<<"$(container_logs)"; do
+  [ $SECONDS -lt $deadline ] || fail "no second attempt logged within 30 s: $(container_logs | tail -5)"
+  sleep 0.2
+done
+logs=$(container_logs)
+attempt=$(grep -m1 '"event":"database-unreachable"' <<<"$logs" | jq -r .msg)
+[[ $attempt == "database 127.0.0.1:$database_port/items unreachable (attempt 1, connection): "*ECONNREFUSED* ]] ||
+  fail "the attempt's log line does not name the database and the attempt: $attempt"
+[ "$(podman inspect "$container" --format '{{.State.Running}}')" = true ] || fail "the service exited without its database"
+
+# ---- the database arrives, migrated by the image's one-shot step ----
+start_postgres "$work" "$database_port"
 "${PODMAN_RUN[@]}" --rm --no-healthcheck --network host -e "DATABASE_URL=$PG_URL" "$image" node dist/db/cli.js migrate >"$work/migrate.log" 2>&1 ||
   fail "the migrate step failed: $(cat "$work/migrate.log")"
 status=$("${PODMAN_RUN[@]}" --rm --no-healthcheck --network host -e "DATABASE_URL=$PG_URL" "$image" node dist/db/cli.js status 2>/dev/null) ||
@@ -80,33 +109,40 @@ if ! grep -q '^applied' <<<"$status" || grep -q '^pending' <<<"$status"; then
   fail "migrations left pending after the migrate step: $status"
 fi
 
-# ---- the service, as an orchestrator runs it: read-only root filesystem, no tmpfs ----
-# --health-interval=disable: no timer (it needs systemd), but `podman healthcheck run` works.
-# podman still complains about systemd on stderr: kept in podman.log.
-port=$(free_port)
-on_exit "podman rm --force --time 0 $container"
-"${PODMAN_RUN[@]}" --detach --name "$container" --network host --read-only --read-only-tmpfs=false --health-interval=disable \
-  -e "DATABASE_URL=$PG_URL" -e "PORT=$port" "$image" >/dev/null 2>"$work/podman.log" ||
-  fail "podman run failed: $(cat "$work/podman.log")"
-base_url=http://127.0.0.1:$port
-wait_container_http "$container" "$base_url/healthz" 60 || fail "no answer from /healthz: $(podman logs "$container" 2>&1 | tail -20)"
-[ "$(curl -fsS "$base_url/healthz")" = '{"status":"ok"}' ] || fail "/healthz does not say ok"
-[ "$(curl -fsS "$base_url/readyz")" = '{"status":"ready"}' ] || fail "/readyz is not ready"
+# ---- the same container becomes ready, without a restart ----
+deadline=$((SECONDS + 60))
+until [ "$(curl -fsS "$base_url/readyz" 2>/dev/null)" = '{"status":"ready"}' ]; do
+  [ $SECONDS -lt $deadline ] || fail "/readyz not ready within 60 s of the database: $(container_logs | tail -5)"
+  sleep 0.2
+done
+logs=$(container_logs)
+attempts=$(grep -c '"event":"database-unreachable"' <<<"$logs" || true)
+grep -q '"event":"database-ready"' <<<"$logs" || fail "the service did not log database-ready"
+expect_equal "restarts" "$(podman inspect "$container" --format '{{.RestartCount}}')" "0"
+if grep -qF "$password" <<<"$logs"; then fail "the log shows DATABASE_URL's password"; fi
 created=$(curl -fsS -X POST "$base_url/items" -H 'content-type: application/json' -d '{"name":"from the image","description":"test:image"}') ||
   fail "POST /items failed"
 id=$(jq -r .id <<<"$created")
 [ "$(curl -fsS "$base_url/items/$id" | jq -r .name)" = "from the image" ] || fail "GET /items/$id does not return the item"
 podman healthcheck run "$container" >/dev/null || fail "the image's HEALTHCHECK reports unhealthy"
+# Its own metrics: the process that served the POST counts it (no supervisor to ask).
+curl -fsS "$base_url/metrics" | grep -qx 'http_requests_total{method="POST",route="/items",status="201"} 1' ||
+  fail "/metrics does not count the POST"
 
-# PID 1 is node itself (it gets SIGTERM), running as a non-root user, with one worker beside it.
-pid1=$(podman exec "$container" node -e '
+# One process: PID 1 is node itself (it gets SIGTERM), as a non-root user, serving; nothing beside
+# it (but the process this check runs in).
+processes=$(podman exec "$container" node -e '
   const fs = require("node:fs");
-  const uid = fs.readFileSync("/proc/1/status", "utf8").match(/^Uid:\s+(\d+)/m)[1];
-  const command = fs.readFileSync("/proc/1/cmdline", "utf8").split("\0").filter(Boolean).join(" ");
-  console.log(`${uid} ${command}`);')
-expect_equal "PID 1 (uid command)" "$pid1" "1000 node --max-semi-space-size=64 dist/server.js"
-workers=$(podman logs "$container" 2>&1 | grep -c '"event":"worker-listening"' || true)
-expect_equal "workers listening" "$workers" "1"
+  const pids = fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid);
+  console.log(pids.map((pid) => {
+    const uid = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/^Uid:\s+(\d+)/m)[1];
+    const command = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
+    return `${pid} ${uid} ${command}`;
+  }).join("; "));')
+expect_equal "processes (pid uid command)" "$processes" "1 1000 node --max-semi-space-size=64 dist/server.js"
+logs=$(container_logs)
+grep -q '"msg":"Server listening at ' <<<"$logs" || fail "the service did not log Server listening"
+expect_equal "pids that logged" "$(jq -Rr 'fromjson? | objects | .pid' <<<"$logs" | sort -u | paste -sd ' ')" "1"
 
 # ---- SIGTERM (podman stop): a clean, quick exit ----
 stop_started=$(date +%s%N)
@@ -115,7 +151,7 @@ stop_ms=$((($(date +%s%N) - stop_started) / 1000000))
 exit_code=$(podman inspect "$container" --format '{{.State.ExitCode}}')
 expect_equal "exit code after SIGTERM" "$exit_code" "0"
 [ "$stop_ms" -lt 10000 ] || fail "stopping took $stop_ms ms"
-podman logs "$container" 2>&1 | grep -q '"event":"supervisor-stopped"' || fail "the supervisor did not log supervisor-stopped"
+grep -q '"msg":"shutdown complete"' <<<"$(container_logs)" || fail "the service did not log shutdown complete"
 
 # ---- on a terminal (docker run -t, compose's tty: true): still JSON lines ----
 tty_container=$container-tty
@@ -135,7 +171,7 @@ lines=$(grep -vc '^$' <<<"$tty_log" || true)
 json_lines=$(grep -v '^$' <<<"$tty_log" | jq -Rc 'fromjson? | objects' | wc -l)
 [ "$lines" -gt 0 ] && [ "$json_lines" = "$lines" ] ||
   fail "with a terminal, $((lines - json_lines)) of $lines log lines are not JSON:"$'\n'"$(head -5 <<<"$tty_log")"
-grep -q '"event":"supervisor-stopped"' <<<"$tty_log" || fail "with a terminal, the supervisor did not log supervisor-stopped"
+grep -q '"msg":"shutdown complete"' <<<"$tty_log" || fail "with a terminal, the service did not log shutdown complete"
 
 # ---- without DATABASE_URL: the image has no embedded PostgreSQL, so it refuses in one line ----
 refused_container=$container-no-database
@@ -151,5 +187,6 @@ if [ "$(grep -vc '^$' <<<"$refusal")" != 1 ] || ! grep -q 'DATABASE_URL' <<<"$re
 fi
 
 log "PASS test:image: built on $base, $(numfmt --to=si "$size")B; compose valid; no embedded PostgreSQL, pino-pretty or drizzle-orm;" \
-  "imports checked; migrate step; /healthz, /readyz, POST, GET, HEALTHCHECK; PID 1 node as uid 1000 on a read-only root;" \
+  "imports checked; started before its database: /healthz 200, /readyz 503, $attempts attempts logged, ready without a restart;" \
+  "migrate step; POST, GET, HEALTHCHECK, /metrics; one process, PID 1 node as uid 1000 on a read-only root;" \
   "SIGTERM → exit 0 in $stop_ms ms; JSON logs on a terminal; without DATABASE_URL: exit $refused_code, \"$refusal\"; wall time $((SECONDS - started)) s"

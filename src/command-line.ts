@@ -21,7 +21,7 @@ const OPTIONS: OptionSpec[] = [
   { flag: 'max-requests', env: 'MAX_REQUESTS', value: 'N', help: 'recycle a worker after N requests (0: never)' },
   { flag: 'max-requests-jitter', env: 'MAX_REQUESTS_JITTER', value: 'N', help: 'add 0..N to max-requests per worker, so they do not recycle together' },
   { flag: 'migrate', env: 'MIGRATE_ON_START', help: 'apply pending migrations before the first worker starts (--no-migrate: do not);\n      default: on with the embedded database, off with DATABASE_URL' },
-  { flag: 'single-process', env: 'SINGLE_PROCESS', help: 'serve in one process without a supervisor (what `npm run dev` does)' },
+  { flag: 'single-process', env: 'SINGLE_PROCESS', help: 'serve in one process without a supervisor (what `npm run dev` and the image do)' },
 ];
 
 export interface CommandLine {

@@ -99,7 +99,7 @@ export interface Config {
   /** Recycle a worker after this many requests (0: never), plus up to `maxRequestsJitter` more. */
   maxRequests: number;
   maxRequestsJitter: number;
-  /** Serve in this process, without a supervisor (development). */
+  /** Serve in this process, without a supervisor (development, and one process per container). */
   singleProcess: boolean;
 }
 

@@ -28,6 +28,21 @@ export interface ServeOptions {
 
 /** Builds the app on a database that is ready (migrated) and listens: a worker's whole job. */
 export async function serve(config: Config & { databaseUrl: string }, logger: Logger, options: ServeOptions = {}): Promise<Serving> {
+  const serving = await buildServing(config, logger, options);
+  await serving.listen();
+  return serving;
+}
+
+export interface BuiltServing extends Serving {
+  listen(): Promise<void>;
+}
+
+/**
+ * The app built but not listening yet: what single-process mode readies while its holding server
+ * (startup/holding-server.ts) still answers, so that the port goes unanswered only for the
+ * moment between the two. `stop` works before `listen` too.
+ */
+export async function buildServing(config: Config & { databaseUrl: string }, logger: Logger, options: ServeOptions = {}): Promise<BuiltServing> {
   const { onResponse, collectMetrics, rateLimitStore } = options;
   const app = await buildApp(config, { logger, rateLimitStore, ...(collectMetrics && { collectMetrics }) });
   if (onResponse) {
@@ -36,11 +51,13 @@ export async function serve(config: Config & { databaseUrl: string }, logger: Lo
       done();
     });
   }
-  await app.listen({ host: config.host, port: config.port });
 
   let stopping: Promise<void> | undefined;
   return {
     app,
+    async listen() {
+      await app.listen({ host: config.host, port: config.port });
+    },
     stop({ listenerClosed = false } = {}) {
       stopping ??= (async () => {
         await app.drain(config.gracefulTimeoutMs, { keepListening: listenerClosed });

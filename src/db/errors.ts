@@ -69,6 +69,8 @@ const REFUSED = new Set([
 
 /** insufficient_resources (disk full, out of memory, a limit): a statement refused, or a connection (53300). */
 const REFUSED_CLASS = '53';
+/** A server that is full refuses connections: a service waiting for its database waits for a free one. */
+const TOO_MANY_CONNECTIONS = '53300';
 
 /** The connection died under the statement: done or not, nobody can tell from here. */
 const LOST = new Set([
@@ -111,4 +113,21 @@ export function translateDatabaseError(error: unknown, work: 'read' | 'write'): 
     return work === 'write' ? new OutcomeUnknownError({ cause: error }) : new DatabaseUnavailableError({ cause: error });
   }
   return error;
+}
+
+/** The network's failures beside those above: what keeps a connection from being opened at all. */
+const UNREACHABLE = new Set(['ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'EADDRNOTAVAIL']);
+
+/**
+ * No session could be had, or it was lost: the database is down, starting, unreachable or full,
+ * not the work's fault, so the same work may succeed later. Looks through `cause`, since the
+ * migrator wraps the driver's error in its own.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    const code = codeOf(current);
+    if (code === undefined) continue;
+    if (NOT_SENT.has(code) || LOST.has(code) || UNREACHABLE.has(code) || code.startsWith('08') || code === TOO_MANY_CONNECTIONS) return true;
+  }
+  return false;
 }

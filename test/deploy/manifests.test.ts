@@ -211,8 +211,12 @@ describe('deploy/k8s: what the service needs', () => {
     expect(container.ports).toContainEqual({ name: 'http', containerPort: exposedPort() });
   });
 
-  it('runs one process per pod and leaves the replica count to the autoscaler', () => {
-    expect(config['WEB_CONCURRENCY']).toBe('1');
+  it('runs one process per pod (no supervisor beside it) and leaves the replica count to the autoscaler', () => {
+    expect(config['SINGLE_PROCESS']).toBe('true');
+    // The supervisor's worker count would mean nothing there, and mislead.
+    expect(config['WEB_CONCURRENCY']).toBeUndefined();
+    expect(imageEnvironment()['SINGLE_PROCESS']).toBe('true');
+    expect(imageEnvironment()['WEB_CONCURRENCY']).toBeUndefined();
     expect(deployment.spec!.replicas).toBeUndefined();
   });
 
@@ -293,7 +297,7 @@ describe('deploy/k8s: what the service needs', () => {
   it('fits the connection budget at the most replicas: PostgreSQL’s default 100 connections, 3 reserved', () => {
     const maxReplicas = only<IHorizontalPodAutoscaler>('HorizontalPodAutoscaler').spec!.maxReplicas;
     // The supervisor checks the same sum, but only for its own pod (README: the connection budget).
-    const connections = maxReplicas * Number(config['WEB_CONCURRENCY']) * Number(config['DB_POOL_MAX']) + 5;
+    const connections = maxReplicas * Number(config['DB_POOL_MAX']) + 5;
     expect(connections).toBeLessThanOrEqual(100 - 3);
   });
 });
@@ -304,6 +308,20 @@ function dockerfileValue(instruction: string): string {
   const line = readFileSync('Dockerfile', 'utf8').split('\n').findLast((candidate) => candidate.startsWith(`${instruction} `));
   if (!line) throw new Error(`no ${instruction} in the Dockerfile`);
   return line.slice(instruction.length + 1).trim();
+}
+
+/** The variables of the runtime stage's ENV instruction (the last one), continued lines included. */
+function imageEnvironment(): Record<string, string> {
+  const text = readFileSync('Dockerfile', 'utf8');
+  const instruction = [...text.matchAll(/^ENV ((?:.*\\\n)*.*)$/gm)].at(-1)?.[1];
+  if (!instruction) throw new Error('no ENV in the Dockerfile');
+  return Object.fromEntries(
+    instruction
+      .replaceAll('\\\n', ' ')
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((pair) => pair.split('=', 2) as [string, string]),
+  );
 }
 
 function imageUser(): number {

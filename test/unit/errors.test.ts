@@ -1,6 +1,7 @@
 import Fastify, { type FastifyError } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { DatabaseUnavailableError, translateDatabaseError } from '../../src/db/errors.js';
+import { DatabaseUnavailableError, isConnectionFailure, translateDatabaseError } from '../../src/db/errors.js';
+import { MigrationError } from '../../src/db/migrations-error.js';
 import { ServiceError } from '../../src/errors.js';
 import { errorHandling, toProblem } from '../../src/http/errors.js';
 
@@ -96,6 +97,31 @@ describe('translateDatabaseError', () => {
     // A statement the database cannot run (undefined_column): ours to fix, not the database's to recover from.
     const badQuery = postgresError('42703');
     expect(translateDatabaseError(badQuery, 'write')).toBe(badQuery);
+  });
+});
+
+describe('isConnectionFailure (what a service waiting for its database retries)', () => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+
+  it.each([
+    ['a refused connection', refused],
+    ['the same, wrapped by the migrator', new MigrationError('Cannot connect to the database (for the migration lock)', { cause: refused })],
+    ['a connection to several addresses, all refused (a code, no message)', Object.assign(new AggregateError([], ''), { code: 'ECONNREFUSED' })],
+    ['a server starting up', postgresError('57P03')],
+    ['a server that is full', postgresError('53300')],
+    ['a connection lost', Object.assign(new Error('write CONNECTION_CLOSED'), { code: 'CONNECTION_CLOSED' })],
+    ['a name that does not resolve yet', Object.assign(new Error('getaddrinfo EAI_AGAIN db'), { code: 'EAI_AGAIN' })],
+  ])('retries %s', (_, error) => {
+    expect(isConnectionFailure(error)).toBe(true);
+  });
+
+  it.each([
+    ['a migration that fails', new MigrationError('0003_x failed while applying', { cause: postgresError('42P01') })],
+    ['a value refused', postgresError('22001')],
+    ['a bug', new TypeError('x is undefined')],
+    ['a non-error', 'ECONNREFUSED'],
+  ])('does not retry %s', (_, error) => {
+    expect(isConnectionFailure(error)).toBe(false);
   });
 });
 
