@@ -30,7 +30,9 @@ export const apiKeys = fastifyPlugin(async function apiKeys(app: FastifyInstance
   if (options.apiKeys.length === 0) return;
   const digests = options.apiKeys.map(digest);
   app.addHook('onRequest', async (request, reply) => {
-    if (!WRITE_METHODS.has(request.method)) return;
+    // A request that matches no route is a 404 or 405 whatever its key, and is not rate-limited:
+    // checking its key there would let a guesser test keys without limit.
+    if (!WRITE_METHODS.has(request.method) || request.routeOptions.url === undefined) return;
     const presented = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
     const presentedDigest = presented === undefined ? undefined : digest(presented);
     if (presentedDigest && isKnownKey(presentedDigest, digests)) {

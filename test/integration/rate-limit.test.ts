@@ -142,6 +142,20 @@ describe('guessing API keys', () => {
     // The right key, once the guesses used the allowance up, waits like anyone else.
     expect((await guess('the-right-key')).statusCode).toBe(429);
   });
+
+  it('learns nothing from requests that match no route, which are not counted: the key is not checked there', async () => {
+    const app = await appWith({ RATE_LIMIT_PER_MINUTE: '3', API_KEYS: 'the-right-key' });
+    const send = (method: 'PUT' | 'POST', url: string, key: string) =>
+      app.inject({ method, url, payload: { name: 'x' }, headers: { authorization: `Bearer ${key}` } });
+    for (let round = 0; round < 5; round++) {
+      for (const key of [`wrong-${round}`, 'the-right-key']) {
+        const noMethod = await send('PUT', '/items/1', key);
+        expect([noMethod.statusCode, noMethod.json<{ code: string }>().code]).toEqual([405, 'METHOD_NOT_ALLOWED']);
+        const noPath = await send('POST', '/nothing-here', key);
+        expect([noPath.statusCode, noPath.json<{ code: string }>().code]).toEqual([404, 'NOT_FOUND']);
+      }
+    }
+  });
 });
 
 describe('the client a request is counted against', () => {
