@@ -107,7 +107,14 @@ async function runInTransaction(sql: postgres.Sql, migration: Migration, action:
 async function withMigrationLock<T>(databaseUrl: string, work: (sql: postgres.Sql) => Promise<T>): Promise<T> {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
-    await sql`SELECT pg_advisory_lock(${ADVISORY_LOCK_KEY})`.catch((error: Error) => {
+    // Waiting for another instance's migrations, and running our own, take as long as they take: a
+    // statement_timeout set on the role or database (as managed services do) must not cut them.
+    // One connection (max: 1) holds the session, its lock and this setting.
+    const lock = async () => {
+      await sql`SET statement_timeout = 0`;
+      await sql`SELECT pg_advisory_lock(${ADVISORY_LOCK_KEY})`;
+    };
+    await lock().catch((error: Error) => {
       throw new MigrationError(`Cannot connect to the database (for the migration lock): ${error.message}`, { cause: error });
     });
     return await work(sql);

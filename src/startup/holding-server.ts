@@ -22,8 +22,16 @@ export async function startHoldingServer({ host, port }: { host: string; port: n
     genReqId: requestIdOf,
     requestIdHeader: false,
     requestTimeout: 10_000,
+    // The app waits for this server to close before it listens: every connection, busy or idle,
+    // goes at once (a slow upload must not hold the port), and timeouts are checked every second.
+    forceCloseConnections: true,
+    http: { connectionsCheckingInterval: 1_000 },
   });
   app.server.headersTimeout = 10_000;
+  // Each answer says the connection ends, so a client does not reuse it into the close.
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('connection', 'close');
+  });
   await app.register(requestIdHeader);
 
   // Answered before the body is read, for any method and path but the probes'.

@@ -85,6 +85,8 @@ const readinessStatus = (baseUrl: string) => fetch(`${baseUrl}/readyz`).then((re
 /** While the database is not there: alive, not ready, every other request a 503 with Retry-After. */
 async function expectWaiting(baseUrl: string): Promise<void> {
   expect(await get(`${baseUrl}/healthz`)).toEqual({ status: 200, type: 'application/json; charset=utf-8', body: { status: 'ok' } });
+  // The holding server closes before the app listens: no client may keep a connection into that.
+  expect((await fetch(`${baseUrl}/healthz`)).headers.get('connection')).toBe('close');
   expect(await get(`${baseUrl}/readyz`)).toEqual({
     status: 503,
     type: 'application/problem+json; charset=utf-8',
@@ -164,6 +166,8 @@ describe('a database that is unreachable when the service starts', () => {
     await startDatabase('migrated');
     await expectServing(baseUrl, 'single process');
     expect(isAlive(service.pid)).toBe(true);
+    // A single process writes its log in batches: the line may follow the first responses.
+    await service.waitForLog('"event":"database-ready"');
     expect(service.events('database-ready')).toHaveLength(1);
 
     service.signal('SIGTERM');

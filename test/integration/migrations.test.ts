@@ -8,6 +8,7 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, migrateUp, migrationHistory, readMigrations, rollback } from '../../src/db/migrate.js';
+import { ADVISORY_LOCK_KEY } from '../../src/db/migrations-journal.js';
 import { downFileProblem, unwrittenDownFile } from '../../src/db/migrations-down-files.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/ports.js';
@@ -508,6 +509,22 @@ describe('the migrator', () => {
 
     await migrateUp(url);
     expect(await describeSchema(url)).toEqual(migrated);
+  });
+
+  it('waits for another instance\'s migration past a statement_timeout set on the database (as managed PostgreSQL does)', async () => {
+    const url = await emptyDatabase();
+    const name = new URL(url).pathname.slice(1);
+    const other = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await other.unsafe(`ALTER DATABASE "${name}" SET statement_timeout = '100ms'`);
+      await other`SELECT pg_advisory_lock(${ADVISORY_LOCK_KEY})`;
+      const migrating = migrateUp(url);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await other`SELECT pg_advisory_unlock(${ADVISORY_LOCK_KEY})`;
+      expect(await migrating).toEqual((await readMigrations()).map((migration) => migration.tag));
+    } finally {
+      await other.end();
+    }
   });
 
   it('is safe when several instances migrate at once: one applies, the others wait and find nothing to do', async () => {
