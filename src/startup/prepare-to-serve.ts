@@ -17,6 +17,12 @@ export interface PrepareToServeOptions<T, Built> {
 
 /** What stops the wait; the supervisor and single-process mode install their own handlers after it. */
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
+/**
+ * What the supervisor acts on once it serves (reload, add or retire a worker). Before that there is
+ * nothing to reload or scale, and their default actions would kill (HUP) or stop (TTIN, TTOU) the
+ * process, holding server and all: ignored, and said so.
+ */
+const LATER_SIGNALS = ['SIGHUP', 'SIGTTIN', 'SIGTTOU'] as const;
 
 /**
  * Runs `prepare` once the database answers, retrying (wait-for-database.ts) rather than exiting
@@ -39,6 +45,8 @@ export async function prepareToServe<T, Built>({
     controller.abort();
   };
   for (const signal of STOP_SIGNALS) process.on(signal, stop);
+  const ignore = (signal: NodeJS.Signals) => logger.warn({ signal }, `${signal} ignored: not serving yet (waiting for the database)`);
+  for (const signal of LATER_SIGNALS) process.on(signal, ignore);
 
   let holding: Promise<HoldingServer | undefined> | undefined;
   let holdingFailure: Error | undefined;
@@ -75,6 +83,7 @@ export async function prepareToServe<T, Built>({
     // Closed before the caller listens on the same port.
     await (await holding)?.close();
     for (const signal of STOP_SIGNALS) process.off(signal, stop);
+    for (const signal of LATER_SIGNALS) process.off(signal, ignore);
   }
   if (holdingFailure !== undefined) throw holdingFailure;
   if (built === undefined || controller.signal.aborted) {

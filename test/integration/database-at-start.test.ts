@@ -142,6 +142,12 @@ describe('a database that is unreachable when the service starts', () => {
     await expectWaiting(baseUrl);
     expectAttemptsLogged(service, urls.unmigrated);
     expect(service.events('worker-started')).toEqual([]);
+    // A reload or a scale before serving has nothing to act on; by default HUP would kill the process.
+    for (const signal of ['SIGHUP', 'SIGTTIN', 'SIGTTOU'] as const) {
+      service.signal(signal);
+      await service.waitForLog(`${signal} ignored: not serving yet`);
+    }
+    await expectWaiting(baseUrl);
 
     await startDatabase('unmigrated');
     await expectServing(baseUrl, 'after the wait');
