@@ -91,10 +91,26 @@ export async function waitForDatabase<T>({ databaseUrl, logger, connectTimeoutMs
 /** One round trip on a connection of its own, bounded by the connect timeout. */
 async function ping(databaseUrl: string, connectTimeoutMs: number): Promise<void> {
   const sql = postgres(databaseUrl, { max: 1, connect_timeout: Math.ceil(connectTimeoutMs / 1000), onnotice: () => {} });
+  // postgres.js's connect timeout ends at the login: a pooler that logs in and then holds the
+  // query (PgBouncer with its server down) would stall the attempt, so the whole ping has a limit.
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(Object.assign(new Error(`no answer within ${connectTimeoutMs} ms`), { code: 'CONNECT_TIMEOUT' })),
+      connectTimeoutMs,
+    );
+  });
+  // Settled either way, so that ending the connection under a held query is no unhandled rejection.
+  const answered = sql`SELECT 1`.then(() => undefined);
+  answered.catch(() => {});
   try {
-    await sql`SELECT 1`;
+    await Promise.race([answered, timedOut]);
   } finally {
-    await sql.end({ timeout: 1 });
+    clearTimeout(timer);
+    // Ended once the query has its answer. Ending by force under a query still held makes postgres.js
+    // reject a promise of its own that nothing handles (the process would crash); the pooler gives
+    // the held query up in time (PgBouncer's query_wait_timeout), and the connection goes with it.
+    void sql.end().catch(() => {});
   }
 }
 

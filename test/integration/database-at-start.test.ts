@@ -8,6 +8,8 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from '../../src/db/embed
 import { migrateUp } from '../../src/db/migrate.js';
 import { ADVISORY_LOCK_KEY } from '../../src/db/migrations-journal.js';
 import { urlPassword } from '../../src/redact.js';
+import { createTestDatabase } from '../helpers/database.js';
+import { DatabaseProxy } from '../helpers/database-proxy.js';
 import { waitUntil } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
 import { isAlive } from '../helpers/processes.js';
@@ -220,6 +222,24 @@ describe('a database that is there but not yet migrated', () => {
       expect(service.events('database-unreachable')).toEqual([]);
     } finally {
       await other.end();
+    }
+  });
+  it('gives up an attempt whose login succeeded but whose query never answers, after DB_CONNECT_TIMEOUT_MS', async () => {
+    // As PgBouncer does while its server is down: it takes the login, then holds the query.
+    const database = await createTestDatabase();
+    const proxy = await DatabaseProxy.start(database.url);
+    try {
+      proxy.holdResults();
+      const { service, baseUrl } = await startService({ DATABASE_URL: proxy.url, DB_CONNECT_TIMEOUT_MS: '500' }, ['--single-process']);
+      await service.waitForLog('"attempt":2');
+      expect(service.events('database-unreachable')[0]).toMatchObject({ step: 'connection', error: 'CONNECT_TIMEOUT: no answer within 500 ms' });
+      proxy.releaseResults();
+      await waitUntil(async () => (await readinessStatus(baseUrl)) === 200, '/readyz 200', 30_000);
+      service.signal('SIGTERM');
+      expect(await service.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await proxy.close();
+      await database.drop();
     }
   });
 });
