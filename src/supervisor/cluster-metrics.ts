@@ -39,6 +39,8 @@ export class ClusterMetrics {
   /** The counters and histograms of workers that are gone, added up: metric name → sample key → sample. */
   private readonly departed = new Map<string, { metric: Metric; samples: Map<string, Sample> }>();
   private readonly pending = new Map<number, PendingScrape>();
+  /** The highest value reported for each sample of a counter or histogram. */
+  private readonly reported = new Map<string, number>();
   private lastRequestId = 0;
 
   /** Asks `targets` for their metrics, then adds up everything known. */
@@ -79,9 +81,22 @@ export class ClusterMetrics {
   }
 
   /** The Prometheus text of what is known now: the departed totals and each live worker's latest. */
-  text(): Promise<string> {
+  async text(): Promise<string> {
     const departed = [...this.departed.values()].map(({ metric, samples }) => ({ ...metric, values: [...samples.values()] }));
-    return AggregatorRegistry.aggregate([departed, ...this.latest.values()]).metrics();
+    const sums = await AggregatorRegistry.aggregate([departed, ...this.latest.values()]).getMetricsAsJSON();
+    for (const metric of sums) {
+      if (!adds(metric)) continue;
+      for (const sample of metric.values as Sample[]) {
+        // A worker's count moving from the live sum to the departed one adds the same numbers in
+        // another order, and floating-point sums can then come out a hair lower: Prometheus would
+        // read a reset. Never below what was reported.
+        const key = `${metric.name} ${sampleKey(sample)}`;
+        const reported = this.reported.get(key) ?? -Infinity;
+        if (sample.value < reported) sample.value = reported;
+        else this.reported.set(key, sample.value);
+      }
+    }
+    return AggregatorRegistry.aggregate([sums]).metrics();
   }
 
   private answered(requestId: number, workerId: number): void {
@@ -93,9 +108,7 @@ export class ClusterMetrics {
 
   private keep(snapshot: MetricsSnapshot): void {
     for (const metric of snapshot) {
-      const type = String(metric.type);
-      // Only what adds up: counters and histograms summed across workers (never gauges).
-      if ((type !== 'counter' && type !== 'histogram') || (metric.aggregator ?? 'sum') !== 'sum') continue;
+      if (!adds(metric)) continue;
       let kept = this.departed.get(metric.name);
       if (!kept) {
         kept = { metric: { ...metric, values: [] }, samples: new Map() };
@@ -109,6 +122,12 @@ export class ClusterMetrics {
       }
     }
   }
+}
+
+/** Only what adds up: counters and histograms summed across workers (never gauges). */
+function adds(metric: Metric): boolean {
+  const type = String(metric.type);
+  return (type === 'counter' || type === 'histogram') && (metric.aggregator ?? 'sum') === 'sum';
 }
 
 /** The sample's name (`…_bucket`, `…_sum`) and labels, in an order that does not depend on the worker. */

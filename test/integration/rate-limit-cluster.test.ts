@@ -107,5 +107,5 @@ describe('RATE_LIMIT_PER_MINUTE under the supervisor', () => {
     expect(Object.keys(result.statuses)).toEqual(['200']);
     service.signal('SIGTERM');
     expect(await service.exited).toEqual({ code: 0, signal: null });
-  }, 90_000);
+  }, 180_000);
 });
