@@ -29,7 +29,6 @@ export const closing = fastifyPlugin(async function closing(app: FastifyInstance
     if (!isClosing) return done();
     const route = request.routeOptions.url;
     if (route !== undefined && exempt.has(route)) return done();
-    reply.header('retry-after', 1);
     if (route === options.readiness) sendProblem(reply, problem(503, 'NOT_READY', 'The service is shutting down'));
     else sendProblem(reply, problem(503, 'OVERLOADED', 'The service is shutting down; retry shortly'));
   });

@@ -7,9 +7,6 @@ import { ServiceError } from '../errors.js';
 import { problem, sendProblem, type FieldError, type Problem } from './problem.js';
 import { STORABLE_TEXT_PATTERN } from './validation.js';
 
-/** Seconds a client should wait before retrying when the database is unavailable. */
-const RETRY_AFTER_SECONDS = 1;
-
 /**
  * Maps any error to the problem it shows the client. A ServiceError says its own status and code;
  * Fastify's own errors are client mistakes with a 4xx; anything else is a bug: a 500 whose body
@@ -83,7 +80,6 @@ export const errorHandling = fastifyPlugin(async function errorHandling(app: Fas
     const body = toProblem(error, request.id);
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: body.code, reason: error.message }, 'request rejected');
-    if (body.status === 503) reply.header('retry-after', RETRY_AFTER_SECONDS);
     return sendProblem(reply, body);
   });
 

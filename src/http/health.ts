@@ -56,7 +56,6 @@ export async function healthRoutes(app: FastifyInstance, { pingDatabase, readyTi
         return { status: 'ready' };
       } catch (error) {
         request.log.warn({ err: error }, 'readiness check failed');
-        reply.header('retry-after', 1);
         return sendProblem(reply, problem(503, 'NOT_READY', 'The database does not answer'));
       }
     },

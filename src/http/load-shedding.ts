@@ -23,7 +23,6 @@ export const loadShedding = fastifyPlugin(async function loadShedding(app: Fasti
     if (exempt.has(request.routeOptions.url ?? '')) return done();
     if (inFlight >= options.maxInFlight) {
       // Answered here: the request goes no further (a callback hook that replies never calls done).
-      reply.header('retry-after', 1);
       sendProblem(reply, problem(503, 'OVERLOADED', 'The service is at capacity; retry shortly'));
       return;
     }

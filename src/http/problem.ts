@@ -54,6 +54,10 @@ export function problem(status: number, code: ErrorCode, detail: string, errors?
   return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, code, ...(errors && { errors }) };
 }
 
+/** A 503 means "not now": every one says when to come back. */
+const RETRY_AFTER_SECONDS = 1;
+
 export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
+  if (body.status === 503) reply.header('retry-after', RETRY_AFTER_SECONDS);
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
 }

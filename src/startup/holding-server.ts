@@ -7,8 +7,6 @@ export interface HoldingServer {
   close(): Promise<void>;
 }
 
-const RETRY_AFTER_SECONDS = 1;
-
 /**
  * What answers on the service's port while it waits for its database: alive (`/healthz` 200, so
  * that an orchestrator does not restart it into a crash loop), not ready (`/readyz` 503
@@ -37,12 +35,10 @@ export async function startHoldingServer({ host, port }: { host: string; port: n
   // Answered before the body is read, for any method and path but the probes'.
   app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.url !== undefined) return;
-    reply.header('retry-after', RETRY_AFTER_SECONDS);
     return sendProblem(reply, problem(503, 'DATABASE_UNAVAILABLE', 'The database is unavailable; retry shortly'));
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    reply.header('retry-after', RETRY_AFTER_SECONDS);
     return sendProblem(reply, problem(503, 'NOT_READY', 'Not ready: the service is waiting for its database (the log says why)'));
   });
 
