@@ -21,9 +21,12 @@ import { isAlive } from './processes.js';
  */
 export async function launchChromium(): Promise<Browser> {
   const { executablePath, env } = await chromiumToLaunch();
-  return chromium.launch({
+  // Chromium writes files of its own (`.org.chromium.Chromium.*`) into its temp folder and leaves
+  // some behind when a run ends abruptly: give it a folder of its own, removed once it is gone.
+  const browserTemp = await mkdtemp(path.join(tmpdir(), 'fastify-sqlasync-browser-'));
+  const browser = await chromium.launch({
     executablePath,
-    env,
+    env: { ...(env ?? inheritedEnvironment()), TMPDIR: browserTemp },
     headless: true,
     // No sandbox as root; no GPU in a container; no traffic of the browser's own to blur what the page requests.
     args: [
@@ -35,7 +38,12 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
     ],
+  }).catch(async (error: unknown) => {
+    await rm(browserTemp, { recursive: true, force: true });
+    throw error;
   });
+  browser.on('disconnected', () => void rm(browserTemp, { recursive: true, force: true }));
+  return browser;
 }
 
 interface ChromiumToLaunch {

@@ -30,6 +30,8 @@ export interface LoadOptions {
   path?: string;
   /** A new connection for every request (`Connection: close`), as from many short-lived clients. */
   freshConnections?: boolean;
+  /** Give up on a request after this long without an answer (counted as `TIMEOUT …`); never by default. */
+  requestTimeoutMs?: number;
 }
 
 export interface RunningLoad {
@@ -45,7 +47,7 @@ interface Answer {
 
 export function startLoad(
   baseUrl: string,
-  { concurrency, method = 'GET', path = '/items?limit=10', freshConnections = false }: LoadOptions,
+  { concurrency, method = 'GET', path = '/items?limit=10', freshConnections = false, requestTimeoutMs }: LoadOptions,
 ): RunningLoad {
   const agent = freshConnections ? false : new Agent({ keepAlive: true, maxSockets: concurrency });
   const result: LoadResult = { statuses: {}, errors: {}, notAccepted: 0, createdIds: [], total: 0 };
@@ -72,6 +74,9 @@ export function startLoad(
         if (socket.connecting) socket.once('connect', () => (progress ||= ' after connecting'));
       });
       outgoing.on('finish', () => (progress = ' after the request was sent'));
+      if (requestTimeoutMs !== undefined) {
+        outgoing.setTimeout(requestTimeoutMs, () => outgoing.destroy(Object.assign(new Error(`no answer in ${requestTimeoutMs} ms`), { code: 'TIMEOUT' })));
+      }
       outgoing.on('error', (error: NodeJS.ErrnoException) => {
         const code = error.code ?? error.name;
         reject(Object.assign(error, { notAccepted: code === 'ECONNREFUSED', label: `${code}${progress}` }));

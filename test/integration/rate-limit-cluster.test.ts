@@ -80,7 +80,7 @@ describe('RATE_LIMIT_PER_MINUTE under the supervisor', () => {
 
   it('survives workers killed while it still answers their last hits: replaces them and keeps serving', async () => {
     const { service, baseUrl } = await startSupervisor({ RATE_LIMIT_PER_MINUTE: '1000000' });
-    const load = startLoad(baseUrl, { concurrency: 20 });
+    const load = startLoad(baseUrl, { concurrency: 20, requestTimeoutMs: 5_000 });
     await waitUntil(() => load.answered() > 200, 'load to flow');
 
     for (let kill = 1; kill <= 3; kill++) {
@@ -102,10 +102,14 @@ describe('RATE_LIMIT_PER_MINUTE under the supervisor', () => {
 
     expect(service.events('worker-exited').map((exit) => exit['signal'])).toEqual(['SIGKILL', 'SIGKILL', 'SIGKILL']);
     expect(liveWorkers(service)).toHaveLength(2);
-    // Only the requests in flight on the killed workers' connections can fail.
+    // Only the requests in flight on the killed workers' connections can fail: reset. And one
+    // known loss of node:cluster's round robin (README, the supervisor): a connection the
+    // supervisor was handing to a worker as it died is never answered nor closed, and only the
+    // client's own timeout ends it.
     expect(result.statuses[200]).toBeGreaterThan(400);
     expect(Object.keys(result.statuses)).toEqual(['200']);
+    for (const failure of Object.keys(result.errors)) expect(failure).toMatch(/^(ECONNRESET|TIMEOUT) /);
     service.signal('SIGTERM');
     expect(await service.exited).toEqual({ code: 0, signal: null });
-  }, 180_000);
+  }, 90_000);
 });
