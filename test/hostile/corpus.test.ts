@@ -554,7 +554,8 @@ describe("requests Node's HTTP parser refuses (real socket)", () => {
   });
 });
 
-describe('slow clients (real socket)', () => {
+// Concurrent: each waits out a timeout on a connection of its own, and the waits overlap.
+describe.concurrent('slow clients (real socket)', () => {
   /** Sends the request line, then a header one byte at a time, for as long as the connection lives. */
   function trickleHeaders(serverPort: number, deadlineMs: number) {
     return rawExchange(
@@ -568,14 +569,14 @@ describe('slow clients (real socket)', () => {
     );
   }
 
-  it('cuts a client that trickles its headers once the headers timeout passes (408)', async () => {
+  it('cuts a client that trickles its headers once the headers timeout passes (408)', async ({ expect }) => {
     const exchange = await trickleHeaders(port, HEADERS_TIMEOUT_MS + TIMEOUT_MARGIN_MS);
     expect(exchange.closedByServer, 'the server never closed the connection').toBe(true);
     expect(exchange.elapsedMs).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 100);
     expect(parseRawResponse(exchange.received).status).toBe(408);
   });
 
-  it('cuts a client that never finishes its declared body once the request timeout passes (408)', async () => {
+  it('cuts a client that never finishes its declared body once the request timeout passes (408)', async ({ expect }) => {
     const request = 'POST /items HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"name":"x"';
     const exchange = await sendRaw(port, request, REQUEST_TIMEOUT_MS + TIMEOUT_MARGIN_MS);
     expect(exchange.closedByServer, 'the server never closed the connection').toBe(true);
@@ -585,7 +586,7 @@ describe('slow clients (real socket)', () => {
   // The app sets headersTimeout (10 s in production) but not connectionsCheckingInterval, and Node
   // enforces the timeout only when that interval's check runs: every 30 s by default. Here the app
   // is as buildApp makes it, with only the timeout lowered, as a test may do to stay fast.
-  it('enforces the headers timeout the app sets, as buildApp configures the server', async () => {
+  it('enforces the headers timeout the app sets, as buildApp configures the server', async ({ expect }) => {
     const asBuilt = await buildTestApp(database.url);
     try {
       asBuilt.server.headersTimeout = HEADERS_TIMEOUT_MS;

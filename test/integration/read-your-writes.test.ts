@@ -12,24 +12,30 @@ import { DatabaseProxy } from '../helpers/database-proxy.js';
  */
 
 let database: TestDatabase;
-let proxy: DatabaseProxy;
-let app: FastifyInstance;
 let sql: postgres.Sql;
+/** Each test's own proxy and app, closed after the file. */
+const opened: { close(): Promise<unknown> }[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  sql = postgres(database.url, { max: 1, onnotice: () => {} });
+  sql = postgres(database.url, { onnotice: () => {} });
   await sql`INSERT INTO items (name) SELECT 'before' FROM generate_series(1, 20)`;
-  proxy = await DatabaseProxy.start(database.url);
-  app = await buildTestApp(proxy.url);
 });
 
 afterAll(async () => {
-  await app?.close();
-  await proxy?.close();
+  for (const resource of opened.reverse()) await resource.close();
   await sql?.end();
   await database?.drop();
 });
+
+/** An app whose database answers pass through a proxy of its own, which the test can hold back. */
+async function appBehindProxy(): Promise<{ app: FastifyInstance; proxy: DatabaseProxy }> {
+  const proxy = await DatabaseProxy.start(database.url);
+  opened.push(proxy);
+  const app = await buildTestApp(proxy.url);
+  opened.push(app);
+  return { app, proxy };
+}
 
 type Item = { id: number; name: string };
 
@@ -41,6 +47,7 @@ const nameOfItem = (body: unknown) => (body as Item).name;
  * (`laterUrl`, the same one by default) sees the new one.
  */
 async function expectFreshAfterWrite(id: number, url: string, nameOf: (body: unknown) => string | undefined, laterUrl = url, laterNameOf = nameOf) {
+  const { app, proxy } = await appBehindProxy();
   await sql`UPDATE items SET name = 'before' WHERE id = ${id}`;
   // Warm the connections and statements, so that the reads below send queries at once.
   for (const warm of [url, laterUrl, url]) expect((await app.inject(warm)).statusCode).toBe(200);
@@ -66,7 +73,9 @@ async function expectFreshAfterWrite(id: number, url: string, nameOf: (body: unk
   expect(laterNameOf(second.json())).toBe('after');
 }
 
-describe('a read sent after a write committed', () => {
+// Concurrent: each test holds its own proxy's results for a second, and the waits overlap; each
+// writes an item of its own, which no other test's reads check.
+describe.concurrent('a read sent after a write committed', () => {
   it('includes the write while the same page is already in flight', async () => {
     await expectFreshAfterWrite(5, '/items?after=0&limit=10', nameInPage(5));
   });
