@@ -3,18 +3,10 @@ import type { Logger } from 'pino';
 import { buildApp, type AppOptions } from './app.js';
 import type { Config } from './config.js';
 
-export interface StopOptions {
-  /**
-   * The supervisor has closed the listening socket: keep taking the connections it accepted
-   * before, until none is left, instead of closing this worker's side of it at once.
-   */
-  listenerClosed?: boolean;
-}
-
 export interface Serving {
   app: FastifyInstance;
   /** Drains connections (at most the graceful timeout), then closes the app and its pool. */
-  stop(options?: StopOptions): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export interface ServeOptions {
@@ -24,13 +16,6 @@ export interface ServeOptions {
   collectMetrics?: () => Promise<string>;
   /** Where the rate limit counts with the other workers (default: this process). */
   rateLimitStore?: AppOptions['rateLimitStore'];
-}
-
-/** Builds the app on a database that is ready (migrated) and listens: a worker's whole job. */
-export async function serve(config: Config & { databaseUrl: string }, logger: Logger, options: ServeOptions = {}): Promise<Serving> {
-  const serving = await buildServing(config, logger, options);
-  await serving.listen();
-  return serving;
 }
 
 export interface BuiltServing extends Serving {
@@ -58,9 +43,9 @@ export async function buildServing(config: Config & { databaseUrl: string }, log
     async listen() {
       await app.listen({ host: config.host, port: config.port });
     },
-    stop({ listenerClosed = false } = {}) {
+    stop() {
       stopping ??= (async () => {
-        await app.drain(config.gracefulTimeoutMs, { keepListening: listenerClosed });
+        await app.drain(config.gracefulTimeoutMs);
         await app.close();
       })();
       return stopping;

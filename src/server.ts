@@ -54,7 +54,7 @@ async function supervise(config: Config, logger: Logger): Promise<void> {
       build: async (budget) => budget,
     });
     cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv) });
-    new Supervisor({
+    await new Supervisor({
       config,
       logger,
       budget,

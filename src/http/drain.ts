@@ -3,22 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 
-export interface DrainOptions {
-  /**
-   * Go on taking connections until none has been open for QUIET_MS, then stop listening: the
-   * supervisor has closed the listening socket itself, and still hands out the connections it
-   * accepted before (closing this side at once would make it reset them).
-   */
-  keepListening?: boolean;
-}
-
 declare module 'fastify' {
   interface FastifyInstance {
     /**
      * Stops taking connections and lets the open ones finish: each gets `Connection: close` on
      * its next response. Resolves when none is left, or after `timeoutMs` by cutting the rest.
      */
-    drain(timeoutMs: number, options?: DrainOptions): Promise<void>;
+    drain(timeoutMs: number): Promise<void>;
   }
 }
 
@@ -29,8 +20,6 @@ declare module 'fastify' {
  * reload or shutdown under load fails no request.
  */
 const IDLE_GRACE_MS = 1_000;
-/** With `keepListening`: how long no connection must be open before this worker stops listening. */
-const QUIET_MS = 100;
 
 export const drain = fastifyPlugin(async function drain(app: FastifyInstance) {
   let draining = false;
@@ -48,28 +37,19 @@ export const drain = fastifyPlugin(async function drain(app: FastifyInstance) {
     done(null, payload);
   });
 
-  // net.Server's close, not http.Server's: stop accepting without destroying idle keep-alive sockets.
-  const stopListening = () => {
-    if (app.server.listening) NetServer.prototype.close.call(app.server);
-  };
-
-  app.decorate('drain', async function drainConnections(timeoutMs: number, { keepListening = false }: DrainOptions = {}) {
+  app.decorate('drain', async function drainConnections(timeoutMs: number) {
     if (draining) return;
     draining = true;
     const deadline = Date.now() + timeoutMs;
-    if (!keepListening) stopListening();
+    // net.Server's close, not http.Server's: stop accepting without destroying idle keep-alive
+    // sockets. (A supervisor's worker does not listen: its connections come from the supervisor.)
+    if (app.server.listening) NetServer.prototype.close.call(app.server);
 
     // Busy connections close after their response; a connection still idle after the grace
     // period is one that no client is using, and closing it races nobody.
     const idleTimer = setTimeout(() => app.server.closeIdleConnections(), Math.min(IDLE_GRACE_MS, timeoutMs));
-    let quietSince: number | undefined;
-    while (Date.now() < deadline) {
-      if (sockets.size > 0) quietSince = undefined;
-      else if (!keepListening || Date.now() - (quietSince ??= Date.now()) >= QUIET_MS) break;
-      await sleep(25);
-    }
+    while (sockets.size > 0 && Date.now() < deadline) await sleep(25);
     clearTimeout(idleTimer);
-    stopListening();
 
     if (sockets.size > 0) {
       app.log.warn({ connections: sockets.size }, 'graceful timeout: closing connections with requests in flight');

@@ -6,6 +6,10 @@ import type { MetricsSnapshot } from '../metrics.js';
  */
 
 export type WorkerMessage =
+  /** The app is ready: the worker takes connections from now on. */
+  | { type: 'serving' }
+  /** The worker has the connection handed to it as `id` (before reading a byte of it). */
+  | { type: 'connection-taken'; id: number }
   /** The event loop is free: sent on a timer, so a blocked loop goes silent. */
   | { type: 'heartbeat' }
   /** The worker could not start; it exits right after. */
@@ -20,16 +24,15 @@ export type WorkerMessage =
   | { type: 'final-metrics'; metrics: MetricsSnapshot };
 
 export type PrimaryMessage =
-  /**
-   * Finish in-flight requests, close, exit 0. `listenerClosed`: the supervisor has closed the
-   * listening socket (a full stop), so keep taking the connections it already accepted until idle.
-   */
-  | { type: 'shutdown'; listenerClosed: boolean }
+  /** A connection the supervisor accepted, sent with the message: serve it and acknowledge it. */
+  | { type: 'connection'; id: number }
+  /** Finish in-flight requests (those of every connection handed out before this), close, exit 0. */
+  | { type: 'shutdown' }
   | { type: 'metrics-response'; id: number; text?: string; error?: string }
   | { type: 'metrics-snapshot-request'; id: number };
 
-const WORKER_MESSAGES = new Set(['heartbeat', 'boot-error', 'retire', 'metrics-request', 'metrics-snapshot', 'final-metrics']);
-const PRIMARY_MESSAGES = new Set(['shutdown', 'metrics-response', 'metrics-snapshot-request']);
+const WORKER_MESSAGES = new Set(['serving', 'connection-taken', 'heartbeat', 'boot-error', 'retire', 'metrics-request', 'metrics-snapshot', 'final-metrics']);
+const PRIMARY_MESSAGES = new Set(['connection', 'shutdown', 'metrics-response', 'metrics-snapshot-request']);
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
   return WORKER_MESSAGES.has((message as { type?: unknown } | null)?.type as string);

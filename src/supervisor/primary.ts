@@ -5,14 +5,15 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { ClusterMetrics } from './cluster-metrics.js';
 import { connectionBudgetProblem, type ConnectionBudget } from './connection-budget.js';
-import { Listeners } from './listeners.js';
+import { Dispatcher } from './dispatcher.js';
 import { heartbeatInterval, isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { countRateLimitsForWorkers } from './rate-limit-store.js';
 
 /**
- * The supervisor: Gunicorn's master on node:cluster. It keeps `workers` processes serving,
- * replaces those that die, kills those that hang, reloads them one by one without dropping a
- * request, scales on TTIN/TTOU and drains them all on shutdown.
+ * The supervisor: Gunicorn's master on node:cluster. It owns the listening socket and hands each
+ * connection to a worker (dispatcher.ts); it keeps `workers` processes serving, replaces those
+ * that die, kills those that hang, reloads them one by one without dropping a request, scales on
+ * TTIN/TTOU and drains them all on shutdown.
  */
 
 /**
@@ -33,6 +34,7 @@ interface TrackedWorker {
   pid: number;
   startedAt: number;
   lastHeartbeat: number;
+  /** Serving: the app is ready and takes connections. */
   listening: boolean;
   /** Told to drain: its exit is expected and is not replaced. */
   retiring: boolean;
@@ -64,14 +66,24 @@ export class Supervisor {
   /** Reloads, recycles and scale-downs run one at a time, in order. */
   private rolling: Promise<unknown> = Promise.resolve();
   private readonly metrics = new ClusterMetrics();
-  private readonly listeners = new Listeners();
+  private readonly dispatcher = new Dispatcher();
 
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.logger.child({ role: 'supervisor' });
     this.target = options.config.workers;
   }
 
-  start(): void {
+  /** Listens on the port (a port taken stops the start here), then forks the workers. */
+  async start(): Promise<void> {
+    process.on('SIGTERM', () => void this.stop('SIGTERM'));
+    process.on('SIGINT', () => void this.stop('SIGINT'));
+    process.on('SIGQUIT', () => void this.stop('SIGQUIT'));
+    process.on('SIGHUP', () => this.enqueue(() => this.reload()));
+    process.on('SIGTTIN', () => this.scale(+1));
+    process.on('SIGTTOU', () => this.scale(-1));
+    await this.dispatcher.listen(this.options.config.host, this.options.config.port);
+    if (this.stopping) return;
+
     this.log.info({ event: 'supervisor-started', workers: this.target }, 'supervisor started');
     const interval = heartbeatInterval(this.options.config.workerTimeoutMs);
     let lastTick = monotonicNow();
@@ -87,13 +99,6 @@ export class Supervisor {
     // The workers' shared rate-limit count (idle unless they ask: a limit, and no Redis).
     countRateLimitsForWorkers();
     for (let index = 0; index < this.target; index++) this.fork();
-
-    process.on('SIGTERM', () => void this.stop('SIGTERM'));
-    process.on('SIGINT', () => void this.stop('SIGINT'));
-    process.on('SIGQUIT', () => void this.stop('SIGQUIT'));
-    process.on('SIGHUP', () => this.enqueue(() => this.reload()));
-    process.on('SIGTTIN', () => this.scale(+1));
-    process.on('SIGTTOU', () => this.scale(-1));
   }
 
   private fork(replacing?: TrackedWorker): TrackedWorker {
@@ -115,12 +120,6 @@ export class Supervisor {
     worker.on('message', (message: unknown) => {
       if (isWorkerMessage(message)) this.onMessage(entry, message);
     });
-    worker.on('listening', () => {
-      entry.listening = true;
-      entry.lastHeartbeat = monotonicNow();
-      this.bootFailures = 0;
-      this.log.info({ event: 'worker-listening', workerPid: entry.pid, workerId: worker.id }, 'worker listening');
-    });
     worker.on('exit', (code, signal) => this.onExit(entry, code, signal));
     // A message to a worker that has just died fails (EPIPE): the supervisor was still reading
     // what the worker sent last (rate-limit hits, a metrics request) and answered. Without a
@@ -129,13 +128,23 @@ export class Supervisor {
       const sendFailed = error.syscall === 'write' || error.code === 'ERR_IPC_CHANNEL_CLOSED';
       this.log[sendFailed ? 'debug' : 'error']({ workerPid: entry.pid, workerId: worker.id, err: error }, 'worker process error');
     });
-    // Its IPC channel closes after the last message it sent: its final metrics are in.
-    worker.on('disconnect', () => this.metrics.departedWorker(worker.id));
+    // Its IPC channel closes after the last message it sent: its final metrics are in, and every
+    // connection it acknowledged is known.
+    worker.on('disconnect', () => {
+      this.metrics.departedWorker(worker.id);
+      this.dispatcher.workerGone(worker);
+    });
     return entry;
   }
 
   private onMessage(entry: TrackedWorker, message: WorkerMessage): void {
     switch (message.type) {
+      case 'connection-taken':
+        this.dispatcher.taken(message.id);
+        break;
+      case 'serving':
+        this.onServing(entry);
+        break;
       case 'heartbeat':
         entry.lastHeartbeat = monotonicNow();
         break;
@@ -161,6 +170,15 @@ export class Supervisor {
     }
   }
 
+  private onServing(entry: TrackedWorker): void {
+    entry.listening = true;
+    entry.lastHeartbeat = monotonicNow();
+    this.bootFailures = 0;
+    this.log.info({ event: 'worker-listening', workerPid: entry.pid, workerId: entry.worker.id }, 'worker listening');
+    if (!entry.retiring && !this.stopping) this.dispatcher.add(entry.worker);
+    entry.worker.emit('serving');
+  }
+
   /** Every worker's metrics; booting workers have served nothing and are not waited for. */
   private scrapeMetrics(): Promise<string> {
     const targets = [...this.tracked.values()]
@@ -171,6 +189,7 @@ export class Supervisor {
 
   private onExit(entry: TrackedWorker, code: number | null, signal: string | null): void {
     this.tracked.delete(entry.worker.id);
+    this.dispatcher.workerGone(entry.worker);
     const expected = entry.retiring || this.stopping !== undefined;
     this.log[expected ? 'info' : 'error'](
       { event: 'worker-exited', workerPid: entry.pid, workerId: entry.worker.id, code, signal, expected },
@@ -286,7 +305,7 @@ export class Supervisor {
   private async replace(old: TrackedWorker): Promise<ReplaceOutcome> {
     if (this.stopping || !this.tracked.has(old.worker.id)) return 'exited';
     const fresh = this.fork(old);
-    const listening = await Promise.race([once(fresh.worker, 'listening').then(() => true), exitOf(fresh).then(() => false)]);
+    const listening = await Promise.race([once(fresh.worker, 'serving').then(() => true), exitOf(fresh).then(() => false)]);
     if (!listening) {
       if (!this.tracked.has(old.worker.id)) return 'exited';
       this.log.error({ event: 'replace-aborted', workerPid: old.pid, newWorkerPid: fresh.pid }, 'the new worker did not start; keeping the old one');
@@ -331,13 +350,14 @@ export class Supervisor {
 
   /**
    * Asks a worker to drain and exit; kills it if it is still there after the graceful timeout.
-   * `listenerClosed`: the supervisor closed the listening socket (a full stop).
+   * It gets no connection after the request to stop, and every one before it arrives first.
    */
-  private async retire(entry: TrackedWorker, listenerClosed = false): Promise<void> {
+  private async retire(entry: TrackedWorker): Promise<void> {
     if (!this.tracked.has(entry.worker.id)) return;
     entry.retiring = true;
+    this.dispatcher.remove(entry.worker);
     const exited = exitOf(entry);
-    this.send(entry, { type: 'shutdown', listenerClosed });
+    this.send(entry, { type: 'shutdown' });
     const killer = setTimeout(() => {
       this.log.warn({ event: 'worker-killed', workerPid: entry.pid, reason: 'graceful-timeout' }, 'worker did not drain in time');
       entry.worker.process.kill('SIGKILL');
@@ -368,12 +388,14 @@ export class Supervisor {
     this.stopping = immediate ? 'immediate' : 'graceful';
     clearInterval(this.watchdog);
     // First, before any worker drains: new connections are refused, accepted ones are served.
-    const listenerClosed = (await this.listeners.close()) > 0;
+    await this.dispatcher.close();
     this.log.info({ event: 'supervisor-stopping', reason, immediate, workers: this.tracked.size }, 'supervisor stopping');
 
     const workers = [...this.tracked.values()];
     if (immediate) this.killAll();
-    await Promise.all(workers.map((entry) => (immediate ? exitOf(entry) : this.retire(entry, listenerClosed))));
+    await Promise.all(workers.map((entry) => (immediate ? exitOf(entry) : this.retire(entry))));
+    // Accepted while no worker served (all of them dead or starting): no one is left to answer.
+    this.dispatcher.dropWaiting();
     await this.options.onStopped();
     this.log.info({ event: 'supervisor-stopped', exitCode }, 'supervisor stopped');
     process.exit(exitCode);

@@ -3,13 +3,16 @@ import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { metricsSnapshot } from '../metrics.js';
-import { serve, type Serving } from '../serve.js';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { buildServing, type Serving } from '../serve.js';
 import { heartbeatInterval, isPrimaryMessage, sendToSupervisor, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { SupervisorRateLimitStore } from './rate-limit-store.js';
 
 /**
- * A worker process: serves on the shared port until the supervisor says stop, beating a heartbeat
- * that only a free event loop can send. The database was prepared by the supervisor.
+ * A worker process: serves the connections the supervisor hands it until the supervisor says
+ * stop, beating a heartbeat that only a free event loop can send. The database was prepared by
+ * the supervisor.
  */
 export async function runWorker(config: Config & { databaseUrl: string }, logger: Logger): Promise<void> {
   const send = (message: WorkerMessage) => sendToSupervisor(message);
@@ -35,18 +38,17 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
 
   // Registered before booting: a shutdown asked for while the worker boots waits for the boot.
   let serving: Serving | undefined;
-  let stopRequested: { listenerClosed: boolean } | undefined;
+  let stopRequested = false;
   let stopping: Promise<void> | undefined;
   const heartbeat = setInterval(() => send({ type: 'heartbeat' }), heartbeatInterval(config.workerTimeoutMs));
-  const stop = async (listenerClosed: boolean) => {
-    stopRequested ??= { listenerClosed };
+  const stop = async () => {
+    stopRequested = true;
     if (!serving) return;
-    const { listenerClosed: upstream } = stopRequested;
     const running = serving;
     stopping ??= (async () => {
       clearInterval(heartbeat);
-      logger.info({ event: 'worker-draining', workerPid: process.pid, listenerClosed: upstream }, 'worker draining');
-      await running.stop({ listenerClosed: upstream });
+      logger.info({ event: 'worker-draining', workerPid: process.pid }, 'worker draining');
+      await running.stop();
       await sendFinalMetrics();
       // Also for a worker whose supervisor is gone, which no one else would log.
       logger.info({ event: 'worker-drained', workerPid: process.pid }, 'worker drained: exiting');
@@ -54,17 +56,18 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
     })();
     await stopping;
   };
-  process.on('message', (message) => {
+  process.on('message', (message, socket?: Socket) => {
     if (!isPrimaryMessage(message)) return;
-    if (message.type === 'shutdown') void stop(message.listenerClosed);
+    if (message.type === 'connection') takeConnection(message.id, socket);
+    else if (message.type === 'shutdown') void stop();
     else if (message.type === 'metrics-snapshot-request') answerSnapshotRequest(message.id);
     else answerMetricsRequest(message);
   });
-  process.on('SIGTERM', () => void stop(false));
+  process.on('SIGTERM', () => void stop());
   // Ctrl-C reaches the whole process group: the supervisor got it too, and stops every worker in
   // order (listening socket first). A worker without a supervisor stops on its own.
   process.on('SIGINT', () => {
-    if (!process.connected) void stop(false);
+    if (!process.connected) void stop();
   });
   // A vanished supervisor must not leave workers behind, nor requests unanswered. node:cluster
   // makes a worker whose channel closes unexpectedly exit at once, dropping the requests in
@@ -73,16 +76,39 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
   process.prependOnceListener('disconnect', () => {
     cluster.worker!.exitedAfterDisconnect = true;
   });
-  process.on('disconnect', () => void stop(false));
+  process.on('disconnect', () => void stop());
+
+  /**
+   * Acknowledged first, in the same turn, before a byte of it is read: a connection the supervisor
+   * sees unacknowledged when this worker dies was never read, and it gives it to another worker.
+   */
+  const takeConnection = (id: number, socket: Socket | undefined) => {
+    send({ type: 'connection-taken', id });
+    if (!socket) return;
+    if (serving) serving.app.server.emit('connection', socket);
+    else socket.destroy();
+  };
 
   try {
-    serving = await serve(config, logger, { onResponse, collectMetrics: askSupervisorForMetrics, rateLimitStore: SupervisorRateLimitStore });
+    serving = await buildServing(config, logger, { onResponse, collectMetrics: askSupervisorForMetrics, rateLimitStore: SupervisorRateLimitStore });
+    await serving.app.ready();
+    takeConnectionsFromSupervisor(serving.app);
   } catch (error) {
     logger.fatal({ err: error }, 'worker failed to start');
     send({ type: 'boot-error', message: error instanceof Error ? error.message : String(error) });
     process.exit(1);
   }
-  if (stopRequested) await stop(stopRequested.listenerClosed);
+  if (stopRequested) await stop();
+  else send({ type: 'serving' });
+}
+
+/**
+ * A worker never listens: its connections come from the supervisor (dispatcher.ts). Node's HTTP
+ * server starts tracking its connections (the headers and request timeouts, closing idle ones)
+ * when it starts listening, on its 'listening' event: the worker starts that tracking itself.
+ */
+function takeConnectionsFromSupervisor(app: FastifyInstance): void {
+  app.server.emit('listening');
 }
 
 /** This worker's metrics, for the supervisor to add up with the others'. */

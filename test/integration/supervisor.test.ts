@@ -1,6 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -229,6 +229,53 @@ describe('the supervisor', () => {
     // Every 201 is a committed row.
     expect(await storedIds(result.createdIds)).toBe(result.createdIds.length);
   }, 60_000);
+
+  it('gives a connection it was handing to a worker that died to another worker: none is left unanswered', async () => {
+    const { service, baseUrl } = await startSupervisor();
+    // A new connection for every request: each one is handed out by the supervisor.
+    const load = startLoad(baseUrl, { concurrency: 20, freshConnections: true, requestTimeoutMs: 5_000 });
+    await waitUntil(() => load.answered() > 200, 'load to flow');
+
+    for (let kill = 1; kill <= 3; kill++) {
+      const [victim] = liveWorkers(service);
+      // Stopped, the supervisor learns nothing of the death while connections queue for it; once
+      // it runs again it accepts them before it reads that the worker is gone, and hands some of
+      // them to the dead worker.
+      service.signal('SIGSTOP');
+      await sleep(200);
+      process.kill(victim!, 'SIGKILL');
+      await waitUntil(async () => (await processState(victim!)) === 'Z', 'the killed worker to be a zombie', 10_000);
+      service.signal('SIGCONT');
+      await service.waitForEvent('worker-listening', 2 + kill);
+    }
+    const result = await load.stop();
+
+    // Only the requests in flight on the killed workers' own connections fail, reset; none waits
+    // for an answer that never comes.
+    expect(result.statuses[200]).toBeGreaterThan(200);
+    expect(Object.keys(result.statuses)).toEqual(['200']);
+    for (const failure of Object.keys(result.errors)) expect(failure).toMatch(/^ECONNRESET /);
+    expect(failures(result)).toBeLessThanOrEqual(3 * 20);
+  }, 90_000);
+
+  it("cuts a client that trickles its headers, in a worker as in one process: the headers timeout holds for handed-out connections", async () => {
+    const { baseUrl } = await startSupervisor();
+    const socket = connect(Number(new URL(baseUrl).port), '127.0.0.1');
+    let received = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ');
+    const trickle = setInterval(() => socket.write('a'), 200);
+    const startedAt = Date.now();
+    try {
+      // The app's headers timeout is 10 s, checked every second.
+      await waitUntil(() => socket.readableEnded || socket.destroyed, 'the service to close the connection', 20_000);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(9_000);
+    expect(received).toMatch(/^HTTP\/1\.1 408 /);
+  }, 40_000);
 
   it('kills and replaces a worker whose event loop is blocked for longer than --timeout', async () => {
     const { service, baseUrl } = await startSupervisor({ WORKER_TIMEOUT: '1.5' }, ['./test/fixtures/busy-loop-on-sigusr2.ts']);
@@ -586,18 +633,37 @@ describe('the supervisor', () => {
     }
   });
 
-  it('exits non-zero naming the workers’ error when they keep dying at boot', async () => {
+  it('exits non-zero when workers keep dying at boot, saying how they died', async () => {
+    const marker = path.join(await mkdtemp(path.join(tmpdir(), 'supervisor-test-')), 'broken-build');
+    try {
+      await writeFile(marker, '');
+      const service = new ServiceProcess(
+        { DATABASE_URL: database.url, HOST: '127.0.0.1', PORT: String(await freePort()), WEB_CONCURRENCY: '2', FAIL_BOOT_WHEN: marker },
+        { preload: ['./test/fixtures/fail-boot-when-file-exists.ts'] },
+      );
+      running.push(service);
+      const exit = await service.exited;
+      expect(exit.code).toBe(1);
+      const [crashLoop] = service.events('crash-loop');
+      expect(crashLoop).toMatchObject({ failures: 5 });
+      // A build that fails as it loads says why on the worker's stderr, before the worker could tell the supervisor.
+      expect(crashLoop!['error']).toBe('exit code 1');
+      expect(service.output.join('\n')).toContain('this build cannot start');
+    } finally {
+      await rm(path.dirname(marker), { recursive: true, force: true });
+    }
+  });
+
+  it('exits non-zero at once, forking no worker, when its port is taken', async () => {
     const blocker: Server = createServer();
     const port = await freePort();
     await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
     try {
       const service = new ServiceProcess({ DATABASE_URL: database.url, HOST: '127.0.0.1', PORT: String(port), WEB_CONCURRENCY: '2' });
       running.push(service);
-      const exit = await service.exited;
-      expect(exit.code).toBe(1);
-      const [crashLoop] = service.events('crash-loop');
-      expect(crashLoop).toMatchObject({ failures: 5 });
-      expect(String(crashLoop!['error'])).toContain('EADDRINUSE');
+      expect((await service.exited).code).toBe(1);
+      expect(service.events('worker-started')).toEqual([]);
+      expect(service.output.join('\n')).toContain(`EADDRINUSE: address already in use 127.0.0.1:${port}`);
     } finally {
       blocker.close();
     }
