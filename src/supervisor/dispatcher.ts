@@ -1,6 +1,6 @@
 import type { Worker } from 'node:cluster';
 import { once } from 'node:events';
-import { createServer, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { PrimaryMessage } from './messages.js';
 
@@ -40,6 +40,12 @@ export class Dispatcher {
   async listen(host: string, port: number): Promise<void> {
     this.server.listen({ host, port });
     await Promise.race([once(this.server, 'listening'), once(this.server, 'error').then(([error]) => Promise.reject(error as Error))]);
+  }
+
+  /** Where it listens, as a URL (an IPv6 address in brackets). */
+  get url(): string {
+    const { address, family, port } = this.server.address() as AddressInfo;
+    return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
   }
 
   /** A worker that serves: it gets connections from now on, and those waiting for one. */

@@ -61,6 +61,8 @@ export class Supervisor {
   private target: number;
   private stopping: 'graceful' | 'immediate' | undefined;
   private bootFailures = 0;
+  /** "Server listening" is said once, when the first worker serves. */
+  private announced = false;
   private lastBootError: string | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   /** Reloads, recycles and scale-downs run one at a time, in order. */
@@ -177,6 +179,11 @@ export class Supervisor {
     this.log.info({ event: 'worker-listening', workerPid: entry.pid, workerId: entry.worker.id }, 'worker listening');
     if (!entry.retiring && !this.stopping) this.dispatcher.add(entry.worker);
     entry.worker.emit('serving');
+    if (!this.announced) {
+      this.announced = true;
+      // Fastify's words in a single process: what people and scripts look for.
+      this.log.info(`Server listening at ${this.dispatcher.url}`);
+    }
   }
 
   /** Every worker's metrics; booting workers have served nothing and are not waited for. */
