@@ -1,6 +1,7 @@
 import type { Worker } from 'node:cluster';
+import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { PrimaryMessage } from './messages.js';
 
@@ -10,11 +11,15 @@ import type { PrimaryMessage } from './messages.js';
  * node:cluster's own round robin loses a connection it is handing to a worker at the moment the
  * worker dies: the connection is neither answered nor closed, and its client waits until its own
  * timeout (the supervisor holds it open forever). Here every connection stays the supervisor's
- * until the worker says it has taken it, and one handed to a worker that dies first goes to
- * another: a worker's death loses only the requests it had already read.
+ * until a worker says it has taken it, and one handed to a worker that dies first, or that has
+ * begun to stop, goes to another: a worker's death loses only the requests it had already read.
  *
- * The worker takes a connection before reading a byte of it (worker.ts answers at once, in the
- * same turn), so a connection that was not acknowledged was never read, and is whole.
+ * The worker answers as it receives a connection, in the same turn, before reading a byte of it
+ * (worker.ts): a connection it did not take was never read, and is whole.
+ *
+ * As in node:cluster, a worker gets its next connection only once it has answered for the last
+ * one: a worker whose event loop is stuck holds one connection, not a share of all of them, until
+ * the watchdog replaces it.
  */
 
 interface HandedOut {
@@ -26,51 +31,65 @@ interface HandedOut {
 const ACCEPT_QUEUE_DRAIN_MS = 1_000;
 
 export class Dispatcher {
-  /** The primary never reads: the worker that takes a connection reads it whole. */
-  private readonly server = createServer({ pauseOnConnect: true }, (socket) => this.accepted(socket));
+  private readonly servers: Server[] = [];
   /** Workers taking connections, in turn order. */
   private ready: Worker[] = [];
   private turn = 0;
-  /** Accepted while no worker was ready. */
+  /** Accepted, and not handed to a worker yet. */
   private readonly waiting: Socket[] = [];
   private readonly handedOut = new Map<number, HandedOut>();
   private lastId = 0;
   private acceptedCount = 0;
 
+  /**
+   * Listens on `host` and `port`. As Fastify does, `localhost` is every address it resolves to
+   * (127.0.0.1 and ::1 where both exist); any other name is its first address.
+   */
   async listen(host: string, port: number): Promise<void> {
-    this.server.listen({ host, port });
-    await Promise.race([once(this.server, 'listening'), once(this.server, 'error').then(([error]) => Promise.reject(error as Error))]);
+    const addresses = host === 'localhost' ? [...new Set((await lookup(host, { all: true })).map(({ address }) => address))] : [host];
+    for (const [index, address] of addresses.entries()) {
+      // The primary never reads: the worker that takes a connection reads it whole.
+      const server = createServer({ pauseOnConnect: true }, (socket) => this.accepted(socket));
+      try {
+        server.listen({ host: address, port });
+        await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
+        this.servers.push(server);
+      } catch (error) {
+        // The first address must be served; a further one of `localhost` may not exist here.
+        if (index === 0) throw error;
+      }
+    }
   }
 
   /** Where it listens, as a URL (an IPv6 address in brackets). */
   get url(): string {
-    const { address, family, port } = this.server.address() as AddressInfo;
+    const { address, family, port } = this.servers[0]!.address() as AddressInfo;
     return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
   }
 
-  /** A worker that serves: it gets connections from now on, and those waiting for one. */
+  /** A worker that serves: it gets connections from now on. */
   add(worker: Worker): void {
-    if (this.ready.includes(worker)) return;
-    this.ready.push(worker);
-    for (const socket of this.waiting.splice(0)) this.handOut(socket);
+    if (!this.ready.includes(worker)) this.ready.push(worker);
+    this.handOutWaiting();
   }
 
-  /** A worker that drains or is gone: it gets no more connections. */
+  /** A worker that drains, or is gone: it gets no more connections. */
   remove(worker: Worker): void {
     this.ready = this.ready.filter((other) => other !== worker);
   }
 
   /**
-   * A worker's IPC channel closed (it exited, or is about to): whatever it did not acknowledge
-   * never reached it, and goes to another worker. Every message it sent before has been read.
+   * A worker's IPC channel closed: every message it sent before has been read, so whatever it
+   * did not take never reached it, and goes to another worker.
    */
   workerGone(worker: Worker): void {
     this.remove(worker);
     for (const [id, entry] of this.handedOut) {
       if (entry.worker !== worker) continue;
       this.handedOut.delete(id);
-      this.handOut(entry.socket);
+      this.waiting.unshift(entry.socket);
     }
+    this.handOutWaiting();
   }
 
   /** The worker has the connection: the supervisor's copy of it closes (the connection does not). */
@@ -78,32 +97,48 @@ export class Dispatcher {
     const entry = this.handedOut.get(id);
     this.handedOut.delete(id);
     entry?.socket.destroy();
+    this.handOutWaiting();
+  }
+
+  /** The worker is stopping and did not take the connection: another worker gets it, and it no more. */
+  refused(id: number): void {
+    const entry = this.handedOut.get(id);
+    if (!entry) return;
+    this.handedOut.delete(id);
+    this.remove(entry.worker);
+    this.waiting.unshift(entry.socket);
+    this.handOutWaiting();
   }
 
   /**
-   * Stops accepting. Connections still waiting in the kernel's accept queue when a listening
-   * socket closes are reset, although their clients may have sent a request. libuv accepts one
-   * connection per turn of the event loop, so the queue is emptied first: turn after turn, until
-   * a turn accepts none (then the queue was empty when it was polled), and the socket closes in
-   * that same turn. Every connection accepted is handed out before the workers hear they must
-   * stop: the channel to a worker keeps the order of what is sent on it.
+   * Stops accepting, then hands every accepted connection to a worker, before the workers hear
+   * they must stop (the channel to a worker keeps the order of what is sent on it).
+   *
+   * Connections still waiting in the kernel's accept queue when a listening socket closes are
+   * reset, although their clients may have sent a request. libuv accepts one connection per turn
+   * of the event loop, so the queue is emptied first: turn after turn, until a turn accepts none
+   * (then the queue was empty when it was polled), and the socket closes in that same turn; under
+   * a steady stream of new connections, after ACCEPT_QUEUE_DRAIN_MS. `immediate`: closes at once.
    */
-  async close(): Promise<void> {
-    if (!this.server.listening) return;
-    const deadline = performance.now() + ACCEPT_QUEUE_DRAIN_MS;
-    // Called from a signal handler, in a poll phase: the first immediate runs in this very turn,
-    // each one after it in the next turn, after that turn's poll (which accepts one, if any waits).
-    await nextTurn();
-    let before: number;
-    do {
-      before = this.acceptedCount;
+  async close({ immediate = false } = {}): Promise<void> {
+    if (this.servers.length === 0) return;
+    if (!immediate) {
+      const deadline = performance.now() + ACCEPT_QUEUE_DRAIN_MS;
+      // Called from a signal handler, in a poll phase: the first immediate runs in this very turn,
+      // each one after it in the next turn, after that turn's poll (which accepts one, if any waits).
       await nextTurn();
-    } while (this.acceptedCount !== before && performance.now() < deadline);
-    // Closes the listening socket now; its callback would wait for every connection to end.
-    this.server.close();
+      let before: number;
+      do {
+        before = this.acceptedCount;
+        await nextTurn();
+      } while (this.acceptedCount !== before && performance.now() < deadline);
+    }
+    // Closes the listening sockets now; the callback would wait for every connection to end.
+    for (const server of this.servers.splice(0)) server.close();
+    if (!immediate) this.handOutWaiting({ oneAtATime: false });
   }
 
-  /** Connections that no worker can take any more (all of them stopped): closed. */
+  /** Connections that no worker can take any more (none serves): closed. */
   dropWaiting(): void {
     for (const socket of this.waiting.splice(0)) socket.destroy();
   }
@@ -112,30 +147,40 @@ export class Dispatcher {
     this.acceptedCount++;
     // A client that resets while waiting here must not crash the supervisor.
     socket.on('error', () => {});
-    this.handOut(socket);
+    this.waiting.push(socket);
+    this.handOutWaiting();
   }
 
-  private handOut(socket: Socket): void {
-    if (socket.destroyed) return;
-    const worker = this.nextWorker();
-    if (!worker) {
-      this.waiting.push(socket);
-      return;
+  /** `oneAtATime`: only to workers that have taken the last connection handed to them. */
+  private handOutWaiting({ oneAtATime = true } = {}): void {
+    while (this.waiting.length > 0) {
+      const worker = this.nextWorker(oneAtATime);
+      if (!worker) return;
+      const socket = this.waiting.shift()!;
+      if (socket.destroyed) continue;
+      const id = ++this.lastId;
+      this.handedOut.set(id, { socket, worker });
+      const message: PrimaryMessage = { type: 'connection', id };
+      // keepOpen: the supervisor's copy stays open until the worker has taken it (`taken`).
+      // A send that fails (the channel just closed) is handled as the closed channel: `workerGone`.
+      worker.send(message, socket, { keepOpen: true }, (error) => {
+        if (error) this.workerGone(worker);
+      });
     }
-    const id = ++this.lastId;
-    this.handedOut.set(id, { socket, worker });
-    const message: PrimaryMessage = { type: 'connection', id };
-    // keepOpen: the supervisor's copy stays open until the worker acknowledges it (`taken`).
-    worker.send(message, socket, { keepOpen: true }, (error) => {
-      // Not sent (the channel just closed): `workerGone` hands it to another worker.
-      if (error) this.workerGone(worker);
-    });
   }
 
-  private nextWorker(): Worker | undefined {
-    if (this.ready.length === 0) return undefined;
-    this.turn = (this.turn + 1) % this.ready.length;
-    return this.ready[this.turn];
+  private nextWorker(oneAtATime: boolean): Worker | undefined {
+    for (let tried = 0; tried < this.ready.length; tried++) {
+      this.turn = (this.turn + 1) % this.ready.length;
+      const worker = this.ready[this.turn]!;
+      if (!oneAtATime || !this.isHolding(worker)) return worker;
+    }
+    return undefined;
+  }
+
+  private isHolding(worker: Worker): boolean {
+    for (const entry of this.handedOut.values()) if (entry.worker === worker) return true;
+    return false;
   }
 }
 

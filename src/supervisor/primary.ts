@@ -77,13 +77,17 @@ export class Supervisor {
 
   /** Listens on the port (a port taken stops the start here), then forks the workers. */
   async start(): Promise<void> {
+    // Stopping works from the start; reloading and scaling once there are workers.
     process.on('SIGTERM', () => void this.stop('SIGTERM'));
     process.on('SIGINT', () => void this.stop('SIGINT'));
     process.on('SIGQUIT', () => void this.stop('SIGQUIT'));
-    process.on('SIGHUP', () => this.enqueue(() => this.reload()));
-    process.on('SIGTTIN', () => this.scale(+1));
-    process.on('SIGTTOU', () => this.scale(-1));
-    await this.dispatcher.listen(this.options.config.host, this.options.config.port);
+    try {
+      await this.dispatcher.listen(this.options.config.host, this.options.config.port);
+    } catch (error) {
+      // A stop asked for meanwhile is already under way, and exits.
+      if (this.stopping) return;
+      throw error;
+    }
     if (this.stopping) return;
 
     this.log.info({ event: 'supervisor-started', workers: this.target }, 'supervisor started');
@@ -100,7 +104,10 @@ export class Supervisor {
     }, interval);
     // The workers' shared rate-limit count (idle unless they ask: a limit, and no Redis).
     countRateLimitsForWorkers();
-    for (let index = 0; index < this.target; index++) this.fork();
+    this.fillToTarget();
+    process.on('SIGHUP', () => this.enqueue(() => this.reload()));
+    process.on('SIGTTIN', () => this.scale(+1));
+    process.on('SIGTTOU', () => this.scale(-1));
   }
 
   private fork(replacing?: TrackedWorker): TrackedWorker {
@@ -130,12 +137,7 @@ export class Supervisor {
       const sendFailed = error.syscall === 'write' || error.code === 'ERR_IPC_CHANNEL_CLOSED';
       this.log[sendFailed ? 'debug' : 'error']({ workerPid: entry.pid, workerId: worker.id, err: error }, 'worker process error');
     });
-    // Its IPC channel closes after the last message it sent: its final metrics are in, and every
-    // connection it acknowledged is known.
-    worker.on('disconnect', () => {
-      this.metrics.departedWorker(worker.id);
-      this.dispatcher.workerGone(worker);
-    });
+    worker.on('disconnect', () => this.channelClosed(worker));
     return entry;
   }
 
@@ -143,6 +145,12 @@ export class Supervisor {
     switch (message.type) {
       case 'connection-taken':
         this.dispatcher.taken(message.id);
+        break;
+      case 'connection-refused':
+        this.dispatcher.refused(message.id);
+        break;
+      case 'draining':
+        this.dispatcher.remove(entry.worker);
         break;
       case 'serving':
         this.onServing(entry);
@@ -186,6 +194,15 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Every message the worker sent has been read: its final metrics are in, and the connections it
+   * did not take go to other workers. Called at most twice (on 'disconnect' and after 'exit').
+   */
+  private channelClosed(worker: Worker): void {
+    this.metrics.departedWorker(worker.id);
+    this.dispatcher.workerGone(worker);
+  }
+
   /** Every worker's metrics; booting workers have served nothing and are not waited for. */
   private scrapeMetrics(): Promise<string> {
     const targets = [...this.tracked.values()]
@@ -196,7 +213,12 @@ export class Supervisor {
 
   private onExit(entry: TrackedWorker, code: number | null, signal: string | null): void {
     this.tracked.delete(entry.worker.id);
-    this.dispatcher.workerGone(entry.worker);
+    this.dispatcher.remove(entry.worker);
+    // node:cluster's 'disconnect' never comes for a worker that died while a connection was being
+    // handed to it (Node waits for an acknowledgement first). Its last messages were readable
+    // before its exit was signalled, and are read in this same poll of the event loop: after it,
+    // its channel is done with.
+    setImmediate(() => this.channelClosed(entry.worker));
     const expected = entry.retiring || this.stopping !== undefined;
     this.log[expected ? 'info' : 'error'](
       { event: 'worker-exited', workerPid: entry.pid, workerId: entry.worker.id, code, signal, expected },
@@ -395,7 +417,7 @@ export class Supervisor {
     this.stopping = immediate ? 'immediate' : 'graceful';
     clearInterval(this.watchdog);
     // First, before any worker drains: new connections are refused, accepted ones are served.
-    await this.dispatcher.close();
+    await this.dispatcher.close({ immediate });
     this.log.info({ event: 'supervisor-stopping', reason, immediate, workers: this.tracked.size }, 'supervisor stopping');
 
     const workers = [...this.tracked.values()];

@@ -47,6 +47,8 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
     const running = serving;
     stopping ??= (async () => {
       clearInterval(heartbeat);
+      // Stopping on its own (a signal), not asked by the supervisor: no more connections, please.
+      send({ type: 'draining' });
       logger.info({ event: 'worker-draining', workerPid: process.pid }, 'worker draining');
       await running.stop();
       await sendFinalMetrics();
@@ -79,14 +81,19 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
   process.on('disconnect', () => void stop());
 
   /**
-   * Acknowledged first, in the same turn, before a byte of it is read: a connection the supervisor
-   * sees unacknowledged when this worker dies was never read, and it gives it to another worker.
+   * Answered in the same turn, before a byte of it is read: a connection the supervisor sees
+   * neither taken nor refused when this worker dies was never read, and it gives it to another
+   * worker. A stopping worker refuses it, closing only its own copy: the supervisor keeps the
+   * connection open and hands it on.
    */
   const takeConnection = (id: number, socket: Socket | undefined) => {
+    if (stopRequested || !serving || !socket) {
+      send({ type: 'connection-refused', id });
+      socket?.destroy();
+      return;
+    }
     send({ type: 'connection-taken', id });
-    if (!socket) return;
-    if (serving) serving.app.server.emit('connection', socket);
-    else socket.destroy();
+    serving.app.server.emit('connection', socket);
   };
 
   try {

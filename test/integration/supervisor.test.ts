@@ -296,6 +296,46 @@ describe('the supervisor', () => {
     expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
   });
 
+  it('keeps serving new connections while a worker is stuck: the stuck one holds one connection, not a share of them', async () => {
+    const { service, baseUrl } = await startSupervisor({ WORKER_TIMEOUT: '6' }, ['./test/fixtures/busy-loop-on-sigusr2.ts']);
+    const load = startLoad(baseUrl, { concurrency: 20, freshConnections: true, requestTimeoutMs: 15_000 });
+    await waitUntil(() => load.answered() > 200, 'load to flow');
+    const [stuck] = liveWorkers(service);
+    process.kill(stuck!, 'SIGUSR2');
+    // Let the stuck worker's missing answers show, then count what the other one serves.
+    await sleep(500);
+    const answeredBefore = load.answered();
+    await sleep(2_000);
+    const answeredWhileStuck = load.answered() - answeredBefore;
+    await service.waitForEvent('worker-hung');
+    const result = await load.stop();
+
+    console.info(`while a worker was stuck: ${answeredWhileStuck} requests answered in 2 s`);
+    // One worker serves on new connections at hundreds a second; handing every other connection
+    // to the stuck worker would leave all 20 clients waiting on it within a few requests.
+    expect(answeredWhileStuck).toBeGreaterThan(200);
+    // What the stuck worker had taken fails when it is killed: at most one connection per client.
+    expect(failures(result)).toBeLessThanOrEqual(20);
+  }, 60_000);
+
+  it('hands a worker stopping on its own signal no new connection: none fails', async () => {
+    const { service, baseUrl } = await startSupervisor();
+    const load = startLoad(baseUrl, { concurrency: 20, freshConnections: true, requestTimeoutMs: 10_000 });
+    await waitUntil(() => load.answered() > 200, 'load to flow');
+    const [stopping] = liveWorkers(service);
+    // As `kill <pid>` or a service manager signalling every process would.
+    process.kill(stopping!, 'SIGTERM');
+    await service.waitForEvent('worker-replaced');
+    await service.waitForEvent('worker-listening', 3);
+    const answeredAfter = load.answered();
+    await waitUntil(() => load.answered() > answeredAfter + 200, 'load after the replacement');
+    const result = await load.stop();
+
+    expect(service.events('worker-exited')).toMatchObject([{ workerPid: stopping, code: 0 }]);
+    expect(Object.keys(result.statuses)).toEqual(['200']);
+    expect(failures(result)).toBe(0);
+  }, 60_000);
+
   it('reloads every worker on SIGHUP under load with zero failed requests', async () => {
     const { service, baseUrl } = await startSupervisor();
     const before = liveWorkers(service);
