@@ -3,6 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
 import type { PrimaryMessage } from './messages.js';
 
 /**
@@ -41,6 +42,8 @@ export class Dispatcher {
   private lastId = 0;
   private acceptedCount = 0;
 
+  constructor(private readonly log: Logger) {}
+
   /**
    * Listens on `host` and `port`. As Fastify does, `localhost` is every address it resolves to
    * (127.0.0.1 and ::1 where both exist); any other name is its first address.
@@ -54,6 +57,8 @@ export class Dispatcher {
         server.listen({ host: address, port });
         await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
         this.servers.push(server);
+        // An accept that fails (out of file descriptors, say) is retried by libuv: logged, never fatal.
+        server.on('error', (error) => this.log.error({ err: error }, 'accepting a connection failed'));
       } catch (error) {
         // The first address must be served; a further one of `localhost` may not exist here.
         if (index === 0) throw error;

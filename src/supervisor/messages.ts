@@ -12,8 +12,8 @@ export type WorkerMessage =
   | { type: 'connection-taken'; id: number }
   /** The worker is stopping and left the connection `id` untouched: another worker takes it. */
   | { type: 'connection-refused'; id: number }
-  /** The worker began to stop on its own (a signal): it takes no more connections. */
-  | { type: 'draining' }
+  /** The worker got a signal to stop: the supervisor retires it (and replaces it). */
+  | { type: 'stop-requested' }
   /** The event loop is free: sent on a timer, so a blocked loop goes silent. */
   | { type: 'heartbeat' }
   /** The worker could not start; it exits right after. */
@@ -35,7 +35,7 @@ export type PrimaryMessage =
   | { type: 'metrics-response'; id: number; text?: string; error?: string }
   | { type: 'metrics-snapshot-request'; id: number };
 
-const WORKER_MESSAGES = new Set(['serving', 'connection-taken', 'connection-refused', 'draining', 'heartbeat', 'boot-error', 'retire', 'metrics-request', 'metrics-snapshot', 'final-metrics']);
+const WORKER_MESSAGES = new Set(['serving', 'connection-taken', 'connection-refused', 'stop-requested', 'heartbeat', 'boot-error', 'retire', 'metrics-request', 'metrics-snapshot', 'final-metrics']);
 const PRIMARY_MESSAGES = new Set(['connection', 'shutdown', 'metrics-response', 'metrics-snapshot-request']);
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {

@@ -61,6 +61,8 @@ export class Supervisor {
   private target: number;
   private stopping: 'graceful' | 'immediate' | undefined;
   private bootFailures = 0;
+  /** Listening, with its workers forked. */
+  private started = false;
   /** "Server listening" is said once, when the first worker serves. */
   private announced = false;
   private lastBootError: string | undefined;
@@ -68,19 +70,24 @@ export class Supervisor {
   /** Reloads, recycles and scale-downs run one at a time, in order. */
   private rolling: Promise<unknown> = Promise.resolve();
   private readonly metrics = new ClusterMetrics();
-  private readonly dispatcher = new Dispatcher();
+  private readonly dispatcher: Dispatcher;
 
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.logger.child({ role: 'supervisor' });
+    this.dispatcher = new Dispatcher(this.log);
     this.target = options.config.workers;
   }
 
   /** Listens on the port (a port taken stops the start here), then forks the workers. */
   async start(): Promise<void> {
-    // Stopping works from the start; reloading and scaling once there are workers.
+    // Handled from the start (a signal nobody handles would kill the supervisor): stopping at
+    // once, reloading and scaling only once there are workers.
     process.on('SIGTERM', () => void this.stop('SIGTERM'));
     process.on('SIGINT', () => void this.stop('SIGINT'));
     process.on('SIGQUIT', () => void this.stop('SIGQUIT'));
+    process.on('SIGHUP', () => this.started && this.enqueue(() => this.reload()));
+    process.on('SIGTTIN', () => this.started && this.scale(+1));
+    process.on('SIGTTOU', () => this.started && this.scale(-1));
     try {
       await this.dispatcher.listen(this.options.config.host, this.options.config.port);
     } catch (error) {
@@ -105,9 +112,7 @@ export class Supervisor {
     // The workers' shared rate-limit count (idle unless they ask: a limit, and no Redis).
     countRateLimitsForWorkers();
     this.fillToTarget();
-    process.on('SIGHUP', () => this.enqueue(() => this.reload()));
-    process.on('SIGTTIN', () => this.scale(+1));
-    process.on('SIGTTOU', () => this.scale(-1));
+    this.started = true;
   }
 
   private fork(replacing?: TrackedWorker): TrackedWorker {
@@ -149,8 +154,12 @@ export class Supervisor {
       case 'connection-refused':
         this.dispatcher.refused(message.id);
         break;
-      case 'draining':
-        this.dispatcher.remove(entry.worker);
+      case 'stop-requested':
+        // A full stop retires it anyway; otherwise it is drained now and replaced at once.
+        if (this.stopping || entry.retiring) break;
+        this.log.info({ event: 'worker-stop-requested', workerPid: entry.pid, workerId: entry.worker.id }, 'worker got a signal to stop: retiring it');
+        void this.retire(entry);
+        this.fillToTarget(entry.pid);
         break;
       case 'serving':
         this.onServing(entry);

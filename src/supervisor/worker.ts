@@ -47,8 +47,6 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
     const running = serving;
     stopping ??= (async () => {
       clearInterval(heartbeat);
-      // Stopping on its own (a signal), not asked by the supervisor: no more connections, please.
-      send({ type: 'draining' });
       logger.info({ event: 'worker-draining', workerPid: process.pid }, 'worker draining');
       await running.stop();
       await sendFinalMetrics();
@@ -65,7 +63,13 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
     else if (message.type === 'metrics-snapshot-request') answerSnapshotRequest(message.id);
     else answerMetricsRequest(message);
   });
-  process.on('SIGTERM', () => void stop());
+  // A signal of its own (`kill <pid>`, a service manager signalling every process): a serving
+  // worker asks its supervisor to retire it, and the supervisor's 'shutdown' comes after every
+  // connection it handed out before, so that none is refused. Booting, or alone, it stops at once.
+  process.on('SIGTERM', () => {
+    if (serving && process.connected && !stopRequested) send({ type: 'stop-requested' });
+    else void stop();
+  });
   // Ctrl-C reaches the whole process group: the supervisor got it too, and stops every worker in
   // order (listening socket first). A worker without a supervisor stops on its own.
   process.on('SIGINT', () => {

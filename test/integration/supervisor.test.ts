@@ -318,7 +318,7 @@ describe('the supervisor', () => {
     expect(failures(result)).toBeLessThanOrEqual(20);
   }, 60_000);
 
-  it('hands a worker stopping on its own signal no new connection: none fails', async () => {
+  it('retires and replaces at once a worker that gets SIGTERM itself: no request fails', async () => {
     const { service, baseUrl } = await startSupervisor();
     const load = startLoad(baseUrl, { concurrency: 20, freshConnections: true, requestTimeoutMs: 10_000 });
     await waitUntil(() => load.answered() > 200, 'load to flow');
@@ -390,6 +390,21 @@ describe('the supervisor', () => {
     expect(exit).toEqual({ code: 0, signal: null });
     console.info(`SIGTERM under fresh connections: ${result.total} requests, ${result.notAccepted} refused`, result.statuses, result.errors);
     // Refused before connecting (ECONNREFUSED) is fine; a reset after the request was sent is not.
+    expect(result.errors).toEqual({});
+    expect(Object.keys(result.statuses)).toEqual(['201']);
+    expect(await storedIds(result.createdIds)).toBe(result.createdIds.length);
+  }, 60_000);
+
+  it('stops as cleanly when SIGTERM reaches every process at once, as a service manager sends it: none is reset after its request was sent', async () => {
+    const { service, baseUrl } = await startSupervisor({}, [], true);
+    const load = startLoad(baseUrl, { concurrency: 50, method: 'POST', path: '/items', freshConnections: true });
+    await waitUntil(() => load.answered() > 300, 'load to flow');
+
+    service.signalGroup('SIGTERM');
+    const exit = await service.exited;
+    const result = await load.stop();
+
+    expect(exit).toEqual({ code: 0, signal: null });
     expect(result.errors).toEqual({});
     expect(Object.keys(result.statuses)).toEqual(['201']);
     expect(await storedIds(result.createdIds)).toBe(result.createdIds.length);
