@@ -1,10 +1,10 @@
 import cluster from 'node:cluster';
 import { randomInt } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { metricsSnapshot } from '../metrics.js';
-import type { Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
 import { buildServing, type Serving } from '../serve.js';
 import { heartbeatInterval, isPrimaryMessage, sendToSupervisor, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { SupervisorRateLimitStore } from './rate-limit-store.js';
@@ -38,6 +38,8 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
 
   // Registered before booting: a shutdown asked for while the worker boots waits for the boot.
   let serving: Serving | undefined;
+  /** The supervisor was told: it hands out connections to this worker from then on. */
+  let takingConnections = false;
   let stopRequested = false;
   let stopping: Promise<void> | undefined;
   const heartbeat = setInterval(() => send({ type: 'heartbeat' }), heartbeatInterval(config.workerTimeoutMs));
@@ -67,7 +69,7 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
   // worker asks its supervisor to retire it, and the supervisor's 'shutdown' comes after every
   // connection it handed out before, so that none is refused. Booting, or alone, it stops at once.
   process.on('SIGTERM', () => {
-    if (serving && process.connected && !stopRequested) send({ type: 'stop-requested' });
+    if (takingConnections && process.connected && !stopRequested) send({ type: 'stop-requested' });
     else void stop();
   });
   // Ctrl-C reaches the whole process group: the supervisor got it too, and stops every worker in
@@ -109,8 +111,12 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
     send({ type: 'boot-error', message: error instanceof Error ? error.message : String(error) });
     process.exit(1);
   }
-  if (stopRequested) await stop();
-  else send({ type: 'serving' });
+  if (stopRequested) {
+    await stop();
+  } else {
+    takingConnections = true;
+    send({ type: 'serving' });
+  }
 }
 
 /**
