@@ -12,7 +12,7 @@ export type WorkerMessage =
   | { type: 'connection-taken'; id: number }
   /** The worker is stopping and left the connection `id` untouched: another worker takes it. */
   | { type: 'connection-refused'; id: number }
-  /** The worker got a signal to stop: the supervisor retires it (and replaces it). */
+  /** The worker got a signal to stop: the supervisor replaces it, then drains it. */
   | { type: 'stop-requested' }
   /** The event loop is free: sent on a timer, so a blocked loop goes silent. */
   | { type: 'heartbeat' }

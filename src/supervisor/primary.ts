@@ -155,11 +155,10 @@ export class Supervisor {
         this.dispatcher.refused(message.id);
         break;
       case 'stop-requested':
-        // A full stop retires it anyway; otherwise it is drained now and replaced at once.
+        // As a recycle: its replacement first, then its drain. A full stop drains it anyway.
         if (this.stopping || entry.retiring) break;
-        this.log.info({ event: 'worker-stop-requested', workerPid: entry.pid, workerId: entry.worker.id }, 'worker got a signal to stop: retiring it');
-        void this.retire(entry);
-        this.fillToTarget(entry.pid);
+        this.log.info({ event: 'worker-stop-requested', workerPid: entry.pid, workerId: entry.worker.id }, 'worker got a signal to stop: replacing it');
+        this.enqueue(() => this.replace(entry));
         break;
       case 'serving':
         this.onServing(entry);
@@ -171,6 +170,7 @@ export class Supervisor {
         this.lastBootError = message.message;
         break;
       case 'retire':
+        if (entry.retiring) break;
         this.log.info({ event: 'worker-recycling', workerPid: entry.pid, reason: 'max-requests' }, 'worker reached max-requests');
         this.enqueue(() => this.replace(entry));
         break;
@@ -341,7 +341,8 @@ export class Supervisor {
    * `exited`: the old worker died meanwhile, and the new one took its place.
    */
   private async replace(old: TrackedWorker): Promise<ReplaceOutcome> {
-    if (this.stopping || !this.tracked.has(old.worker.id)) return 'exited';
+    // Gone, or already replaced (a recycle and a signal asked for the same worker).
+    if (this.stopping || old.retiring || !this.tracked.has(old.worker.id)) return 'exited';
     const fresh = this.fork(old);
     const listening = await Promise.race([once(fresh.worker, 'serving').then(() => true), exitOf(fresh).then(() => false)]);
     if (!listening) {

@@ -66,11 +66,17 @@ export async function runWorker(config: Config & { databaseUrl: string }, logger
     else answerMetricsRequest(message);
   });
   // A signal of its own (`kill <pid>`, a service manager signalling every process): a serving
-  // worker asks its supervisor to retire it, and the supervisor's 'shutdown' comes after every
-  // connection it handed out before, so that none is refused. Booting, or alone, it stops at once.
+  // worker asks its supervisor to replace it, and the supervisor's 'shutdown' comes after every
+  // connection it handed out before, so that none is refused. Booting, alone, or signalled again
+  // (a supervisor that does not answer), it stops at once.
+  let replacementAsked = false;
   process.on('SIGTERM', () => {
-    if (takingConnections && process.connected && !stopRequested) send({ type: 'stop-requested' });
-    else void stop();
+    if (takingConnections && process.connected && !stopRequested && !replacementAsked) {
+      replacementAsked = true;
+      send({ type: 'stop-requested' });
+    } else {
+      void stop();
+    }
   });
   // Ctrl-C reaches the whole process group: the supervisor got it too, and stops every worker in
   // order (listening socket first). A worker without a supervisor stops on its own.

@@ -318,14 +318,14 @@ describe('the supervisor', () => {
     expect(failures(result)).toBeLessThanOrEqual(20);
   }, 60_000);
 
-  it('retires and replaces at once a worker that gets SIGTERM itself: no request fails', async () => {
+  it('replaces, then drains, a worker that gets SIGTERM itself: no request fails', async () => {
     const { service, baseUrl } = await startSupervisor();
     const load = startLoad(baseUrl, { concurrency: 20, freshConnections: true, requestTimeoutMs: 10_000 });
     await waitUntil(() => load.answered() > 200, 'load to flow');
     const [stopping] = liveWorkers(service);
     // As `kill <pid>` or a service manager signalling every process would.
     process.kill(stopping!, 'SIGTERM');
-    await service.waitForEvent('worker-replaced');
+    await service.waitForEvent('worker-exited');
     await service.waitForEvent('worker-listening', 3);
     const answeredAfter = load.answered();
     await waitUntil(() => load.answered() > answeredAfter + 200, 'load after the replacement');
