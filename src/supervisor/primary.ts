@@ -155,8 +155,13 @@ export class Supervisor {
         this.dispatcher.refused(message.id);
         break;
       case 'stop-requested':
-        // As a recycle: its replacement first, then its drain. A full stop drains it anyway.
-        if (this.stopping || entry.retiring) break;
+        // Already on its way out (a full stop, a retirement): told again, in case the request
+        // crossed a SIGTERM meant for it while it was still booting. Otherwise, as a recycle: its
+        // replacement first, then its drain.
+        if (this.stopping || entry.retiring) {
+          this.send(entry, { type: 'shutdown' });
+          break;
+        }
         this.log.info({ event: 'worker-stop-requested', workerPid: entry.pid, workerId: entry.worker.id }, 'worker got a signal to stop: replacing it');
         this.enqueue(() => this.replace(entry));
         break;
