@@ -2,6 +2,8 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from './load.js';
 
 export interface LifecycleEvent {
   event: string;
@@ -125,4 +127,18 @@ export class ServiceProcess {
 export async function processState(pid: number): Promise<string | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
   return stat?.slice(stat.lastIndexOf(')') + 2)[0];
+}
+
+/**
+ * Kills the worker `pid` with SIGKILL while its supervisor is stopped (SIGSTOP), and lets the
+ * supervisor run again once the worker is a zombie (its end of the IPC channel closed): the
+ * supervisor then reads what waits for it (the worker's last messages, new connections) before it
+ * learns of the death, as when it is busy at that moment.
+ */
+export async function killWorkerWhileSupervisorPaused(service: ServiceProcess, pid: number): Promise<void> {
+  service.signal('SIGSTOP');
+  await sleep(200);
+  process.kill(pid, 'SIGKILL');
+  await waitUntil(async () => (await processState(pid)) === 'Z', 'the killed worker to be a zombie', 10_000);
+  service.signal('SIGCONT');
 }

@@ -1,11 +1,10 @@
 import { request } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { liveWorkers, ServedBy } from '../faults/served-by.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startLoad, waitUntil } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
-import { processState, ServiceProcess } from '../helpers/service-process.js';
+import { killWorkerWhileSupervisorPaused, ServiceProcess } from '../helpers/service-process.js';
 
 /**
  * The limit of one instance holds per client whichever worker serves it: the supervisor keeps
@@ -85,14 +84,9 @@ describe('RATE_LIMIT_PER_MINUTE under the supervisor', () => {
 
     for (let kill = 1; kill <= 3; kill++) {
       const [victim] = liveWorkers(service);
-      // Stopped, the supervisor reads nothing: the victim's last hits wait in its IPC channel, and
-      // the supervisor answers them after the victim is gone (as when it is busy at that moment).
-      service.signal('SIGSTOP');
-      await sleep(200);
-      process.kill(victim!, 'SIGKILL');
-      // A zombie until its stopped parent reaps it: its end of the channel is closed.
-      await waitUntil(async () => (await processState(victim!)) === 'Z', 'the killed worker to be a zombie', 10_000);
-      service.signal('SIGCONT');
+      // The victim's last hits wait in its IPC channel, and the supervisor answers them after the
+      // victim is gone.
+      await killWorkerWhileSupervisorPaused(service, victim!);
       await service.waitForEvent('worker-replaced', kill);
       await service.waitForEvent('worker-listening', 2 + kill);
     }

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startLoad, waitUntil, type LoadResult } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
-import { processState, ServiceProcess } from '../helpers/service-process.js';
+import { killWorkerWhileSupervisorPaused, processState, ServiceProcess } from '../helpers/service-process.js';
 
 /**
  * The supervisor as production runs it: a real primary forking real workers, on a real PostgreSQL,
@@ -241,11 +241,7 @@ describe('the supervisor', () => {
       // Stopped, the supervisor learns nothing of the death while connections queue for it; once
       // it runs again it accepts them before it reads that the worker is gone, and hands some of
       // them to the dead worker.
-      service.signal('SIGSTOP');
-      await sleep(200);
-      process.kill(victim!, 'SIGKILL');
-      await waitUntil(async () => (await processState(victim!)) === 'Z', 'the killed worker to be a zombie', 10_000);
-      service.signal('SIGCONT');
+      await killWorkerWhileSupervisorPaused(service, victim!);
       await service.waitForEvent('worker-listening', 2 + kill);
     }
     const result = await load.stop();
