@@ -123,7 +123,9 @@ export class Dispatcher {
    * reset, although their clients may have sent a request. libuv accepts one connection per turn
    * of the event loop, so the queue is emptied first: turn after turn, until a turn accepts none
    * (then the queue was empty when it was polled), and the socket closes in that same turn; under
-   * a steady stream of new connections, after ACCEPT_QUEUE_DRAIN_MS. `immediate`: closes at once.
+   * a steady stream of new connections, after ACCEPT_QUEUE_DRAIN_MS. A handshake that completes
+   * between that poll and the close is the kernel's to reset, as for any server that closes a
+   * listening socket. `immediate`: closes at once.
    */
   async close({ immediate = false } = {}): Promise<void> {
     if (this.servers.length === 0) return;
@@ -140,6 +142,10 @@ export class Dispatcher {
     }
     // Closes the listening sockets now; the callback would wait for every connection to end.
     for (const server of this.servers.splice(0)) server.close();
+    this.log.info(
+      { event: 'listening-socket-closed', acceptedConnections: this.acceptedCount, waiting: this.waiting.length + this.handedOut.size },
+      'listening socket closed: new connections are refused; those accepted are served',
+    );
     if (!immediate) this.handOutWaiting({ oneAtATime: false });
   }
 

@@ -155,13 +155,16 @@ export class Supervisor {
         this.dispatcher.refused(message.id);
         break;
       case 'stop-requested':
-        // Already on its way out (a full stop, a retirement): told again, in case the request
-        // crossed a SIGTERM meant for it while it was still booting. Otherwise, as a recycle: its
-        // replacement first, then its drain.
-        if (this.stopping || entry.retiring) {
+        // Already told to stop (a full stop, a retirement): told again, in case the request
+        // crossed a SIGTERM meant for it while it was still booting. During a full stop that has
+        // not reached it yet (the supervisor is still handing out what it accepted, as when a
+        // service manager signals every process at once): nothing, its 'shutdown' comes after
+        // those connections. Otherwise, as a recycle: its replacement first, then its drain.
+        if (entry.retiring) {
           this.send(entry, { type: 'shutdown' });
           break;
         }
+        if (this.stopping) break;
         this.log.info({ event: 'worker-stop-requested', workerPid: entry.pid, workerId: entry.worker.id }, 'worker got a signal to stop: replacing it');
         this.enqueue(() => this.replace(entry));
         break;

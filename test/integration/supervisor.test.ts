@@ -138,6 +138,20 @@ async function tenSentPosts(baseUrl: string): Promise<Promise<Answer | { error: 
   return posts.map(({ answer }) => answer);
 }
 
+/**
+ * Under a stream of new connections, a stop loses none the supervisor accepted: each got its
+ * answer. A client may still see a reset of a connection that its kernel completed in the instant
+ * the listening socket closed (the kernel resets what waits in its queue then, as for any server):
+ * never accepted, that request was never read, and the exact count shows none was lost otherwise.
+ */
+function expectEveryAcceptedConnectionAnswered(service: ServiceProcess, result: LoadResult): void {
+  const [closed] = service.events('listening-socket-closed');
+  expect(closed).toMatchObject({ waiting: expect.any(Number) });
+  expect(Object.keys(result.statuses)).toEqual(['201']);
+  expect(result.statuses[201]).toBe(closed!['acceptedConnections']);
+  for (const failure of Object.keys(result.errors)) expect(failure).toMatch(/^(ECONNRESET|EPIPE)\b/);
+}
+
 /** Waits until PostgreSQL shows a statement waiting for the lock on items (the only lock a test takes). */
 async function waitForBlockedInsert(): Promise<void> {
   await waitUntil(async () => {
@@ -374,7 +388,7 @@ describe('the supervisor', () => {
     expect(await storedIds(result.createdIds)).toBe(result.createdIds.length);
   }, 60_000);
 
-  it('refuses new connections cleanly on SIGTERM under a load of fresh connections: none is reset after its request was sent', async () => {
+  it('refuses new connections cleanly on SIGTERM under a load of fresh connections: every connection it accepted is answered', async () => {
     const { service, baseUrl } = await startSupervisor();
     const load = startLoad(baseUrl, { concurrency: 50, method: 'POST', path: '/items', freshConnections: true });
     await waitUntil(() => load.answered() > 300, 'load to flow');
@@ -385,13 +399,12 @@ describe('the supervisor', () => {
 
     expect(exit).toEqual({ code: 0, signal: null });
     console.info(`SIGTERM under fresh connections: ${result.total} requests, ${result.notAccepted} refused`, result.statuses, result.errors);
-    // Refused before connecting (ECONNREFUSED) is fine; a reset after the request was sent is not.
-    expect(result.errors).toEqual({});
-    expect(Object.keys(result.statuses)).toEqual(['201']);
+    // Refused before connecting (ECONNREFUSED) is fine; an accepted connection left unanswered is not.
+    expectEveryAcceptedConnectionAnswered(service, result);
     expect(await storedIds(result.createdIds)).toBe(result.createdIds.length);
   }, 60_000);
 
-  it('stops as cleanly when SIGTERM reaches every process at once, as a service manager sends it: none is reset after its request was sent', async () => {
+  it('stops as cleanly when SIGTERM reaches every process at once, as a service manager sends it: every connection it accepted is answered', async () => {
     const { service, baseUrl } = await startSupervisor({}, [], true);
     const load = startLoad(baseUrl, { concurrency: 50, method: 'POST', path: '/items', freshConnections: true });
     await waitUntil(() => load.answered() > 300, 'load to flow');
@@ -401,10 +414,25 @@ describe('the supervisor', () => {
     const result = await load.stop();
 
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(result.errors).toEqual({});
-    expect(Object.keys(result.statuses)).toEqual(['201']);
+    console.info(`SIGTERM to the group under fresh connections: ${result.total} requests, ${result.notAccepted} refused`, result.statuses, result.errors);
+    expectEveryAcceptedConnectionAnswered(service, result);
     expect(await storedIds(result.createdIds)).toBe(result.createdIds.length);
   }, 60_000);
+
+  it('hands every connection it accepted to the workers before they stop, when they got SIGTERM too and asked it for a stop', async () => {
+    const { service, baseUrl } = await startSupervisor({}, ['./test/fixtures/busy-supervisor-on-sigterm.ts']);
+    // As a service manager signals every process: the supervisor begins its stop, and then reads
+    // the workers' requests to stop and these connections, together.
+    service.signal('SIGTERM');
+    await service.waitForEvent('fixture-busy');
+    for (const pid of liveWorkers(service)) process.kill(pid, 'SIGTERM');
+    await sleep(50);
+    const posts = await tenSentPosts(baseUrl);
+
+    const answers = await Promise.all(posts);
+    expect(answers.map((answer) => ('status' in answer ? answer.status : answer.error))).toEqual(Array(10).fill(201));
+    expect(await service.exited).toEqual({ code: 0, signal: null });
+  });
 
   it('answers on SIGTERM the connections the supervisor had accepted but not yet handed to a worker', async () => {
     const { service, baseUrl } = await startSupervisor({}, ['./test/fixtures/pause-on-sigwinch.ts']);
