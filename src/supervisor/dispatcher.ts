@@ -123,17 +123,18 @@ export class Dispatcher {
    * reset, although their clients may have sent a request. libuv accepts one connection per turn
    * of the event loop, so the queue is emptied first: turn after turn, until a turn accepts none
    * (then the queue was empty when it was polled), and the socket closes in that same turn; under
-   * a steady stream of new connections, after ACCEPT_QUEUE_DRAIN_MS. A handshake that completes
-   * between that poll and the close is the kernel's to reset, as for any server that closes a
-   * listening socket. `immediate`: closes at once.
+   * a steady stream of new connections, after ACCEPT_QUEUE_DRAIN_MS (then what still waits is
+   * reset). A handshake that completes between that poll and the close is the kernel's to reset,
+   * as for any server that closes a listening socket. `immediate`: closes at once.
    */
   async close({ immediate = false } = {}): Promise<void> {
     if (this.servers.length === 0) return;
     if (!immediate) {
-      const deadline = performance.now() + ACCEPT_QUEUE_DRAIN_MS;
       // Called from a signal handler, in a poll phase: the first immediate runs in this very turn,
       // each one after it in the next turn, after that turn's poll (which accepts one, if any waits).
       await nextTurn();
+      // Counted from the first turn: a supervisor kept from running meanwhile has not drained yet.
+      const deadline = performance.now() + ACCEPT_QUEUE_DRAIN_MS;
       let before: number;
       do {
         before = this.acceptedCount;
@@ -143,8 +144,8 @@ export class Dispatcher {
     // Closes the listening sockets now; the callback would wait for every connection to end.
     for (const server of this.servers.splice(0)) server.close();
     this.log.info(
-      { event: 'listening-socket-closed', acceptedConnections: this.acceptedCount, waiting: this.waiting.length + this.handedOut.size },
-      'listening socket closed: new connections are refused; those accepted are served',
+      { event: 'listening-socket-closed', acceptedConnections: this.acceptedCount, waiting: this.waiting.length + this.handedOut.size, immediate },
+      immediate ? 'listening socket closed' : 'listening socket closed: new connections are refused; those accepted are served',
     );
     if (!immediate) this.handOutWaiting({ oneAtATime: false });
   }

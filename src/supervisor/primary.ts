@@ -164,7 +164,10 @@ export class Supervisor {
           this.send(entry, { type: 'shutdown' });
           break;
         }
-        if (this.stopping) break;
+        if (this.stopping) {
+          this.log.info({ event: 'worker-stop-requested', workerPid: entry.pid, workerId: entry.worker.id, deferred: true }, 'worker got a signal to stop: it stops with the others');
+          break;
+        }
         this.log.info({ event: 'worker-stop-requested', workerPid: entry.pid, workerId: entry.worker.id }, 'worker got a signal to stop: replacing it');
         this.enqueue(() => this.replace(entry));
         break;
@@ -353,6 +356,9 @@ export class Supervisor {
     if (this.stopping || old.retiring || !this.tracked.has(old.worker.id)) return 'exited';
     const fresh = this.fork(old);
     const listening = await Promise.race([once(fresh.worker, 'serving').then(() => true), exitOf(fresh).then(() => false)]);
+    // A stop began meanwhile: it drains both, and the old one keeps taking connections until then
+    // (the new one gets none during a stop).
+    if (this.stopping) return 'exited';
     if (!listening) {
       if (!this.tracked.has(old.worker.id)) return 'exited';
       this.log.error({ event: 'replace-aborted', workerPid: old.pid, newWorkerPid: fresh.pid }, 'the new worker did not start; keeping the old one');
