@@ -191,10 +191,21 @@ export class Executor {
     });
   }
 
-  /** Closes every open run: the last server logs and the last counters (waiting out the statistics lag once). */
-  async finish(): Promise<void> {
+  /** Ends every server's last run (what it logged), before the servers stop. */
+  async closeServerLogs(): Promise<void> {
     if (this.needsSettle) await this.settleNow();
     for (const target of [...this.lastRun.keys()]) await this.closeServerLog(target);
+  }
+
+  /** The servers started again: their migrations and readiness probes touched their databases. */
+  serversRestarted(): void {
+    for (const database of this.context.countable) this.ledger?.markActive(database);
+    this.needsSettle = true;
+  }
+
+  /** Closes every open run: the last server logs and the last counters (waiting out the statistics lag once). */
+  async finish(): Promise<void> {
+    await this.closeServerLogs();
     if (this.ledger) for (const database of this.ledger.pendingDatabases()) await this.ledger.read(database);
   }
 }

@@ -47,6 +47,8 @@ export interface Options {
   pgBin: string;
   out?: string;
   build: boolean;
+  /** Keep the servers the bench started running across repetitions, instead of restarting them before each. */
+  keepServers: boolean;
   forceAutocannon: boolean;
   reportOnly?: string;
   dryRun: boolean;
@@ -74,6 +76,9 @@ Servers (default: the bench starts both, each on its own database)
   --log-level LEVEL       our LOG_LEVEL (default info: the production default, access log on)
   --no-build              run dist/ as it is (default: npm run build into a private snapshot,
                           so that a rebuild of dist/ during the run cannot change what is measured)
+  --keep-servers          keep the servers running from one repetition to the next (default: the bench
+                          restarts each server it started before every repetition, so that a server
+                          slowing down over its lifetime does not tilt later repetitions)
   --peer-dir DIR          the seed's FastAPI source (default bench/fastapi-seed)
   --url URL               measure our server already running at URL instead of starting one
   --peer-url URL          the same for the seed's service (implies --compare and the seed peer)
@@ -137,6 +142,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       workers: { type: 'string', default: '2' },
       'log-level': { type: 'string', default: 'info' },
       'no-build': { type: 'boolean', default: false },
+      'keep-servers': { type: 'boolean', default: false },
       // Inside the repository: the project depends on no path outside itself.
       'peer-dir': { type: 'string', default: DEFAULT_PEER_DIR },
       connections: { type: 'string', default: '100' },
@@ -213,6 +219,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     pgBin: values['pg-bin'],
     ...(values.out ? { out: path.resolve(values.out) } : {}),
     build: !values['no-build'],
+    keepServers: values['keep-servers'],
     forceAutocannon: values.autocannon,
     ...(values['report-only'] ? { reportOnly: path.resolve(values['report-only']) } : {}),
     dryRun: values['dry-run'],

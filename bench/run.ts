@@ -147,16 +147,22 @@ async function bench(options: Options): Promise<number> {
     const adminServer = cluster ? `127.0.0.1:${cluster.port}` : options.db ? serverOf(options.db) : undefined;
 
     const services: Partial<Record<TargetName, Service>> = {};
-    const register = async (service: Service) => {
-      services[service.name] = service;
-      cleanup.add(`${service.name} server`, () => service.stop());
-      await service.log?.discard(path.join(logDir, `${service.name}-startup.log`));
-      results.services[service.name] = { label: service.label, baseUrl: service.baseUrl, description: service.description };
+    /** How to start again each server the bench started itself (external ones run as they are). */
+    const starters: Partial<Record<TargetName, () => Promise<Service>>> = {};
+    const register = async (start: () => Promise<Service>, restartable = true) => {
+      const service = await start();
+      const { name } = service;
+      services[name] = service;
+      if (restartable) starters[name] = start;
+      // Stops whichever server of that name runs when the bench ends.
+      cleanup.add(`${name} server`, async () => services[name]?.stop());
+      await service.log?.discard(path.join(logDir, `${name}-startup.log`));
+      results.services[name] = { label: service.label, baseUrl: service.baseUrl, description: service.description };
     };
     // What our migrator runs from: the snapshot (or dist/) measured, or src/ through tsx when ours is external.
     let ourCode: { codeDir: string; outDir: string } | undefined;
     if (options.url) {
-      await register(await useExternal({ name: 'ours', baseUrl: options.url, ...(options.db ? { databaseUrl: options.db } : {}), ...(options.serverPid ? { rootPid: options.serverPid } : {}) }));
+      await register(() => useExternal({ name: 'ours', baseUrl: options.url!, ...(options.db ? { databaseUrl: options.db } : {}), ...(options.serverPid ? { rootPid: options.serverPid } : {}) }), false);
     } else {
       let codeDir = REPO_ROOT;
       let outDir = 'dist';
@@ -170,20 +176,38 @@ async function bench(options: Options): Promise<number> {
       }
       ourCode = { codeDir, outDir };
       console.log(`migrating and starting our server (${options.workers} workers, LOG_LEVEL=${options.logLevel})…`);
-      await register(await startOurs({ repoRoot: REPO_ROOT, codeDir, databaseUrl: cluster!.url(OUR_DATABASE), workers: options.workers, logLevel: options.logLevel, logDir: liveLogDir, outDir }));
+      await register(() => startOurs({ repoRoot: REPO_ROOT, codeDir, databaseUrl: cluster!.url(OUR_DATABASE), workers: options.workers, logLevel: options.logLevel, logDir: liveLogDir, outDir }));
     }
     if (wantsMinimal) {
       console.log(`migrating (with our migrator) and starting the minimal peer (${options.workers} workers)…`);
       await migrateOurSchema(ourCode, REPO_ROOT, cluster!.url(MINIMAL_DATABASE));
-      await register(await startMinimal({ repoRoot: REPO_ROOT, databaseUrl: cluster!.url(MINIMAL_DATABASE), workers: options.workers, logDir: liveLogDir }));
+      await register(() => startMinimal({ repoRoot: REPO_ROOT, databaseUrl: cluster!.url(MINIMAL_DATABASE), workers: options.workers, logDir: liveLogDir }));
     }
     if (wantsSeed) {
       if (options.peerUrl) {
-        await register(await useExternal({ name: 'peer', baseUrl: options.peerUrl, ...(options.peerDb ? { databaseUrl: options.peerDb } : {}), ...(options.peerPid ? { rootPid: options.peerPid } : {}) }));
+        await register(() => useExternal({ name: 'peer', baseUrl: options.peerUrl!, ...(options.peerDb ? { databaseUrl: options.peerDb } : {}), ...(options.peerPid ? { rootPid: options.peerPid } : {}) }), false);
       } else {
         console.log(`migrating and starting the seed's FastAPI service from ${path.relative(REPO_ROOT, options.peerDir) || '.'} (${options.workers} workers)…`);
-        await register(await startPeer({ directory: options.peerDir, databaseUrl: cluster!.url(PEER_DATABASE), workers: options.workers, logDir: liveLogDir }));
+        await register(() => startPeer({ directory: options.peerDir, databaseUrl: cluster!.url(PEER_DATABASE), workers: options.workers, logDir: liveLogDir }));
       }
+    }
+    /** Every server the bench started, stopped and started again: each repetition begins on fresh processes. */
+    const restartServers = async () => {
+      await executor.closeServerLogs();
+      for (const [name, start] of Object.entries(starters) as [TargetName, () => Promise<Service>][]) {
+        const stopped = services[name]!;
+        await stopped.stop();
+        // Its last lines (the drain, and any warning) are kept; the new server's readiness is counted afresh.
+        await stopped.log?.discard(path.join(logDir, `${name}-restarts.log`));
+        const service = await start();
+        services[name] = service;
+        await service.log?.discard(path.join(logDir, `${name}-startup.log`));
+        results.services[name]!.baseUrl = service.baseUrl;
+      }
+      executor.serversRestarted();
+    };
+    if (Object.keys(starters).length > 0) {
+      results.notes.push(options.keepServers ? 'servers kept running across repetitions (--keep-servers)' : 'each server the bench started was restarted before every repetition');
     }
     for (const service of Object.values(services)) {
       if (service.rootPid === undefined) results.notes.push(`${service.label}: no process id (--server-pid/--peer-pid), so its CPU is counted as "other"`);
@@ -240,8 +264,16 @@ async function bench(options: Options): Promise<number> {
       tools,
       scripts,
     });
+    let repetition = plan[0]?.rep;
     for (const planned of plan) {
       if (cleanup.interrupted) break;
+      if (planned.rep !== repetition) {
+        repetition = planned.rep;
+        if (!options.keepServers && Object.keys(starters).length > 0) {
+          console.log(`restarting the servers for repetition ${repetition}…`);
+          await restartServers();
+        }
+      }
       await executor.execute(planned, (run) => {
         // Overload runs: against the same server's 100-connection run of this repetition, and Little's law.
         const baselineId = baselineScenarioId(planned.scenario);

@@ -8,6 +8,11 @@ import { baselineScenarioId, buildPlan, estimateSeconds, scenariosFor } from '..
 const options = (...argv: string[]) => parseOptions(argv) as Options;
 
 describe('bench options', () => {
+  it('restart every server the bench started before each repetition, unless --keep-servers', () => {
+    expect(options('--compare').keepServers).toBe(false);
+    expect(options('--compare', '--keep-servers').keepServers).toBe(true);
+  });
+
   it('start the seed from inside the repository by default, and depend on no path outside it', () => {
     const parsed = options('--compare');
     expect(parsed.peerDir).toBe(path.join(REPO_ROOT, 'bench', 'fastapi-seed'));
