@@ -35,7 +35,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 # Fixes to dependencies (patches/, see its README), applied here where patch-package is installed;
 # the runtime stage takes the patched packages from this stage.
 COPY patches ./patches
-RUN npx patch-package --error-on-fail
+RUN npm exec --no -- patch-package --error-on-fail
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build

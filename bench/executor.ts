@@ -191,22 +191,20 @@ export class Executor {
     });
   }
 
-  /** Ends every server's last run (what it logged), before the servers stop. */
-  async closeServerLogs(): Promise<void> {
+  /**
+   * Closes every open run: the last server logs and the last counters (waiting out the statistics
+   * lag once), before the servers stop or are restarted, which touches their databases.
+   */
+  async finish(): Promise<void> {
     if (this.needsSettle) await this.settleNow();
     for (const target of [...this.lastRun.keys()]) await this.closeServerLog(target);
+    if (this.ledger) for (const database of this.ledger.pendingDatabases()) await this.ledger.read(database);
   }
 
   /** The servers started again: their migrations and readiness probes touched their databases. */
   serversRestarted(): void {
     for (const database of this.context.countable) this.ledger?.markActive(database);
     this.needsSettle = true;
-  }
-
-  /** Closes every open run: the last server logs and the last counters (waiting out the statistics lag once). */
-  async finish(): Promise<void> {
-    await this.closeServerLogs();
-    if (this.ledger) for (const database of this.ledger.pendingDatabases()) await this.ledger.read(database);
   }
 }
 
@@ -232,7 +230,7 @@ async function probe(scenario: Scenario, service: Service): Promise<{ requests: 
   }
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

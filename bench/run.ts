@@ -6,7 +6,7 @@ import { Cleanup } from './cleanup.js';
 import { runLine, SHORT_NAMES, summaryText } from './console.js';
 import { MACHINE_CORES } from './cpu.js';
 import { connect, createDatabase, databaseName, postmasterPid, serverSettings, withDatabase, type Sql } from './database.js';
-import { Executor } from './executor.js';
+import { Executor, isAlive } from './executor.js';
 import { parseOptions, REPO_ROOT, USAGE, type Options } from './options.js';
 import { startCluster, type Cluster } from './postgres.js';
 import { writeReport } from './report/write.js';
@@ -149,13 +149,17 @@ async function bench(options: Options): Promise<number> {
     const services: Partial<Record<TargetName, Service>> = {};
     /** How to start again each server the bench started itself (external ones run as they are). */
     const starters: Partial<Record<TargetName, () => Promise<Service>>> = {};
+    let restarting: Promise<void> = Promise.resolve();
     const register = async (start: () => Promise<Service>, restartable = true) => {
       const service = await start();
       const { name } = service;
       services[name] = service;
       if (restartable) starters[name] = start;
-      // Stops whichever server of that name runs when the bench ends.
-      cleanup.add(`${name} server`, async () => services[name]?.stop());
+      // Stops whichever server of that name runs when the bench ends, after a restart under way.
+      cleanup.add(`${name} server`, async () => {
+        await restarting.catch(() => undefined);
+        await services[name]?.stop();
+      });
       await service.log?.discard(path.join(logDir, `${name}-startup.log`));
       results.services[name] = { label: service.label, baseUrl: service.baseUrl, description: service.description };
     };
@@ -191,18 +195,25 @@ async function bench(options: Options): Promise<number> {
         await register(() => startPeer({ directory: options.peerDir, databaseUrl: cluster!.url(PEER_DATABASE), workers: options.workers, logDir: liveLogDir }));
       }
     }
-    /** Every server the bench started, stopped and started again: each repetition begins on fresh processes. */
+    /**
+     * Every server the bench started, stopped and started again: each repetition begins on fresh
+     * processes. One that died on its own meanwhile stops the bench, as it does between runs.
+     */
     const restartServers = async () => {
-      await executor.closeServerLogs();
+      await executor.finish();
       for (const [name, start] of Object.entries(starters) as [TargetName, () => Promise<Service>][]) {
+        if (cleanup.interrupted) return;
         const stopped = services[name]!;
+        if (stopped.rootPid !== undefined && !isAlive(stopped.rootPid)) {
+          throw new Error(`the ${stopped.label} server (pid ${stopped.rootPid}) exited on its own: see logs/${name}-last.log`);
+        }
         await stopped.stop();
-        // Its last lines (the drain, and any warning) are kept; the new server's readiness is counted afresh.
+        // Its lines since its last run (its drain, any warning) are kept; the new server's readiness is counted afresh.
         await stopped.log?.discard(path.join(logDir, `${name}-restarts.log`));
         const service = await start();
         services[name] = service;
         await service.log?.discard(path.join(logDir, `${name}-startup.log`));
-        results.services[name]!.baseUrl = service.baseUrl;
+        results.services[name] = { label: service.label, baseUrl: service.baseUrl, description: service.description };
       }
       executor.serversRestarted();
     };
@@ -271,7 +282,8 @@ async function bench(options: Options): Promise<number> {
         repetition = planned.rep;
         if (!options.keepServers && Object.keys(starters).length > 0) {
           console.log(`restarting the servers for repetition ${repetition}…`);
-          await restartServers();
+          restarting = restartServers();
+          await restarting;
         }
       }
       await executor.execute(planned, (run) => {

@@ -2,8 +2,9 @@
  * The minimal peer: the items API as a careful engineer writes it in an hour with plain Fastify 5
  * and postgres.js, to measure what fastify-sqlasync's engineering adds over the obvious version.
  * The route schemas validate input and serialize output; postgres.js keeps its defaults (a pool of
- * 10, prepared statements); node:cluster runs WORKERS workers. No coalescing, no load shedding, no
- * access log, no restarts: nothing beyond the obvious.
+ * 10, prepared statements), and runs from this project's node_modules, with its patch (patches/):
+ * the comparison is of the code, not of a library defect. node:cluster runs WORKERS workers. No
+ * coalescing, no load shedding, no access log, no restarts: nothing beyond the obvious.
  *
  * It reads the project's `items` table (migrated by the project's migrator).
  * Environment: DATABASE_URL (required), HOST (127.0.0.1), PORT (3000), WORKERS (2).

@@ -47,7 +47,7 @@ export async function startMinimal(options: MinimalOptions): Promise<Service> {
       workers: options.workers,
       logging: 'errors only (Fastify logger at warn, no access log)',
       environment,
-      version: 'plain Fastify 5 + postgres.js with its defaults (pool 10), node:cluster',
+      version: 'plain Fastify 5 + postgres.js with its defaults (pool 10; patched, see patches/), node:cluster',
       external: false,
     },
     stop: async () => {
