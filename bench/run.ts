@@ -150,18 +150,22 @@ async function bench(options: Options): Promise<number> {
     /** How to start again each server the bench started itself (external ones run as they are). */
     const starters: Partial<Record<TargetName, () => Promise<Service>>> = {};
     let restarting: Promise<void> = Promise.resolve();
+    /** A server just started: measured from now on, its start-up lines kept apart. */
+    const adopt = async (service: Service) => {
+      services[service.name] = service;
+      await service.log?.discard(path.join(logDir, `${service.name}-startup.log`));
+      results.services[service.name] = { label: service.label, baseUrl: service.baseUrl, description: service.description };
+    };
     const register = async (start: () => Promise<Service>, restartable = true) => {
       const service = await start();
       const { name } = service;
-      services[name] = service;
       if (restartable) starters[name] = start;
       // Stops whichever server of that name runs when the bench ends, after a restart under way.
       cleanup.add(`${name} server`, async () => {
         await restarting.catch(() => undefined);
         await services[name]?.stop();
       });
-      await service.log?.discard(path.join(logDir, `${name}-startup.log`));
-      results.services[name] = { label: service.label, baseUrl: service.baseUrl, description: service.description };
+      await adopt(service);
     };
     // What our migrator runs from: the snapshot (or dist/) measured, or src/ through tsx when ours is external.
     let ourCode: { codeDir: string; outDir: string } | undefined;
@@ -210,10 +214,7 @@ async function bench(options: Options): Promise<number> {
         await stopped.stop();
         // Its lines since its last run (its drain, any warning) are kept; the new server's readiness is counted afresh.
         await stopped.log?.discard(path.join(logDir, `${name}-restarts.log`));
-        const service = await start();
-        services[name] = service;
-        await service.log?.discard(path.join(logDir, `${name}-startup.log`));
-        results.services[name] = { label: service.label, baseUrl: service.baseUrl, description: service.description };
+        await adopt(await start());
       }
       executor.serversRestarted();
     };

@@ -131,6 +131,11 @@ function sentPost(baseUrl: string, agent: Agent | false): { sent: Promise<void>;
   return { sent, answer };
 }
 
+/** Each answer's status, or its error's code when it got none. */
+function statusesOrErrors(answers: (Answer | { error: string })[]): (number | string)[] {
+  return answers.map((answer) => ('status' in answer ? answer.status : answer.error));
+}
+
 /** Ten POSTs, each on a new connection; resolves once every request is sent. */
 async function tenSentPosts(baseUrl: string): Promise<Promise<Answer | { error: string }>[]> {
   const posts = Array.from({ length: 10 }, () => sentPost(baseUrl, false));
@@ -446,7 +451,7 @@ describe('the supervisor', () => {
     await hold.release();
 
     const answers = await Promise.all(posts);
-    expect(answers.map((answer) => ('status' in answer ? answer.status : answer.error))).toEqual(Array(10).fill(201));
+    expect(statusesOrErrors(answers)).toEqual(Array(10).fill(201));
     expect(await service.exited).toEqual({ code: 0, signal: null });
     expect(service.events('worker-stop-requested')).toMatchObject([{ deferred: true }, { deferred: true }]);
   });
@@ -464,7 +469,7 @@ describe('the supervisor', () => {
     await hold.release();
 
     const answers = await Promise.all(posts);
-    expect(answers.map((answer) => ('status' in answer ? answer.status : answer.error))).toEqual(Array(10).fill(201));
+    expect(statusesOrErrors(answers)).toEqual(Array(10).fill(201));
     expect(await service.exited).toEqual({ code: 0, signal: null });
     expect(service.events('replace-aborted')).toEqual([]);
   });
@@ -478,7 +483,7 @@ describe('the supervisor', () => {
     service.signal('SIGTERM');
 
     const answers = await Promise.all(posts);
-    expect(answers.map((answer) => ('status' in answer ? answer.status : answer.error))).toEqual(Array(10).fill(201));
+    expect(statusesOrErrors(answers)).toEqual(Array(10).fill(201));
     expect(await service.exited).toEqual({ code: 0, signal: null });
   });
 
@@ -492,7 +497,7 @@ describe('the supervisor', () => {
     service.signal('SIGCONT');
 
     const answers = await Promise.all(posts);
-    expect(answers.map((answer) => ('status' in answer ? answer.status : answer.error))).toEqual(Array(10).fill(201));
+    expect(statusesOrErrors(answers)).toEqual(Array(10).fill(201));
     expect(await service.exited).toEqual({ code: 0, signal: null });
   });
 
