@@ -26,17 +26,43 @@ async function appWith(env: Record<string, string> = {}): Promise<FastifyInstanc
 }
 
 describe('security headers', () => {
-  it('are on every response, errors included', async () => {
+  const htmlOnly = ['referrer-policy', 'cross-origin-opener-policy', 'cross-origin-resource-policy', 'origin-agent-cluster', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'x-xss-protection'];
+
+  it("are the API's own on every API response, errors and probes included, and nothing meant for HTML pages", async () => {
     const app = await appWith();
-    for (const url of ['/items', '/nothing']) {
-      const { headers } = await app.inject({ method: 'GET', url });
-      expect(headers['x-content-type-options']).toBe('nosniff');
-      expect(headers['content-security-policy']).toContain("default-src 'self'");
-      expect(headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
-      expect(headers['x-frame-options']).toBe('SAMEORIGIN');
-      expect(headers['referrer-policy']).toBe('no-referrer');
-      expect(headers['strict-transport-security']).toMatch(/max-age=\d+/);
-      expect(headers['x-powered-by']).toBeUndefined();
+    const responses = await Promise.all([
+      app.inject({ method: 'GET', url: '/items' }),
+      app.inject({ method: 'POST', url: '/items', payload: { name: 'headers' } }),
+      app.inject({ method: 'GET', url: '/items/x' }),
+      app.inject({ method: 'GET', url: '/nothing' }),
+      app.inject({ method: 'GET', url: '/docsx' }),
+      app.inject({ method: 'GET', url: '/healthz' }),
+      app.inject({ method: 'GET', url: '/openapi.json' }),
+    ]);
+    expect(responses.map((response) => response.statusCode)).toEqual([200, 201, 422, 404, 404, 200, 200]);
+    for (const { headers } of responses) {
+      expect(headers).toMatchObject({
+        'cache-control': 'no-store',
+        'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+        'strict-transport-security': 'max-age=31536000; includeSubDomains',
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'DENY',
+      });
+      for (const name of [...htmlOnly, 'x-powered-by']) expect(headers[name], name).toBeUndefined();
+    }
+  });
+
+  it("are a web page's on the documentation pages, with the policy Swagger UI needs", async () => {
+    const app = await appWith();
+    for (const url of ['/docs', '/docs/', '/docs/static/index.html']) {
+      const { statusCode, headers } = await app.inject({ method: 'GET', url });
+      expect(statusCode, url).toBeLessThan(400);
+      expect(headers['content-security-policy'], url).toContain("default-src 'self'");
+      expect(headers['content-security-policy'], url).not.toContain('upgrade-insecure-requests');
+      expect(headers['x-frame-options'], url).toBe('SAMEORIGIN');
+      expect(headers['referrer-policy'], url).toBe('no-referrer');
+      expect(headers['x-content-type-options'], url).toBe('nosniff');
+      expect(headers['strict-transport-security'], url).toMatch(/max-age=\d+/);
     }
   });
 });
