@@ -51,7 +51,7 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
   const loggerInstance: FastifyBaseLogger = logger ?? createLogger({ level: config.logLevel });
   const app = Fastify({
     loggerInstance,
-    logController: new AccessLog({ requestIdLogLabel: 'requestId' }),
+    logController: new AccessLog(loggerInstance),
     genReqId: requestIdOf,
     requestIdHeader: false,
     // X-Forwarded-For is believed only from the proxies TRUST_PROXY names (by default, from none).

@@ -1,20 +1,28 @@
-import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 
 /**
  * One log line per request, when it ends, with what an operator needs and nothing a client sent
  * beyond the method and url (no bodies, no headers). Fastify's default is two lines per request.
  */
 export class AccessLog extends LogController {
+  /**
+   * Where the lines of requests that succeeded go: they hold only the fields below, none of which
+   * the logger's redaction paths name, so they skip matching them (a fifth of a line's cost).
+   * Lines with an error keep the request's logger and its redaction. Every line still passes the
+   * logger's text redaction (see logger.ts), which covers secrets in a url.
+   */
+  readonly #completed: FastifyBaseLogger;
+
+  constructor(logger: FastifyBaseLogger) {
+    super({ requestIdLogLabel: 'requestId' });
+    this.#completed = logger.child({}, { redact: [] });
+  }
+
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const line = {
-      method: request.method,
-      url: request.url,
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 10) / 10,
-    };
-    if (error) reply.log.error({ ...line, err: error }, 'request errored');
-    else reply.log.info(line, 'request completed');
+    const ms = Math.round(reply.elapsedTime * 10) / 10;
+    if (error) reply.log.error({ method: request.method, url: request.url, status: reply.statusCode, ms, err: error }, 'request errored');
+    else this.#completed.info({ requestId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms }, 'request completed');
   }
 }
