@@ -92,6 +92,8 @@ export async function buildApp(config: AppConfig, { logger, collectMetrics = loc
 
   await app.register(errorHandling);
   await app.register(requestIdHeader);
+  // Before every hook that can answer early (closing, pressure, shedding, rate limit, API keys):
+  // their 503s, 429s and 401s carry the security headers too.
   await app.register(security, { corsOrigins: config.corsOrigins });
   await app.register(closing, { exempt: ['/healthz', '/metrics'], readiness: '/readyz' });
   await app.register(pressure, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, maxRssBytes: config.maxRssMb * 1024 * 1024 });

@@ -3,12 +3,18 @@ import type { Socket } from 'node:net';
 import type { ConnectionError, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { toProblem } from './errors.js';
 import { PROBLEM_CONTENT_TYPE, problem, sendProblem, type Problem } from './problem.js';
+import { API_SECURITY_HEADERS } from './security.js';
 
 /**
  * Errors raised before a request reaches a route still get the service's one error body:
  * Node's HTTP parser rejecting the bytes (bad method, oversized headers, a timeout), and Fastify
  * rejecting the url (bad percent-encoding, an overlong path parameter).
  */
+
+/** The API's security headers as lines of a raw response head: these errors run no hooks. */
+const SECURITY_HEADER_LINES = Object.entries(API_SECURITY_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
 
 /** Node's parser errors: answered on the raw socket, which is then closed. */
 export function answerClientError(error: ConnectionError, socket: Socket): void {
@@ -18,7 +24,7 @@ export function answerClientError(error: ConnectionError, socket: Socket): void 
   const { status } = JSON.parse(body) as Problem;
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n${SECURITY_HEADER_LINES}` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
@@ -38,5 +44,6 @@ function parserProblem(error: ConnectionError): Problem {
 
 /** Fastify's url errors, before routing. */
 export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  void sendProblem(reply.header('x-request-id', request.id), toProblem(error, request.id));
+  // Fastify answers these outside the routes' context, so no onRequest hook has set headers.
+  void sendProblem(reply.headers(API_SECURITY_HEADERS).header('x-request-id', request.id), toProblem(error, request.id));
 }

@@ -59,6 +59,17 @@ describe('the access log', () => {
     expect(lineOf(response.headers['x-request-id'] as string)).toMatchObject({ level: 30, method: 'POST', url: '/items', status: 401, msg: 'request completed' });
   });
 
+  it("follows the level of the request's logger", async () => {
+    app.log.level = 'warn';
+    try {
+      const response = await app.inject({ method: 'GET', url: '/items?limit=1' });
+      expect(response.statusCode).toBe(200);
+      expect(lines.filter((line) => line['requestId'] === response.headers['x-request-id'])).toEqual([]);
+    } finally {
+      app.log.level = 'info';
+    }
+  });
+
   it('hides secrets that a client put in the url', async () => {
     const urls = ['/items?key=access-log-secret-key', '/items?next=postgres://someone:url-password@db.example/x'];
     for (const url of urls) {

@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { parseRawResponse, sendRaw } from '../hostile/raw-http.js';
 
 let database: TestDatabase;
 const apps: FastifyInstance[] = [];
@@ -26,28 +28,44 @@ async function appWith(env: Record<string, string> = {}): Promise<FastifyInstanc
 }
 
 describe('security headers', () => {
-  const htmlOnly = ['referrer-policy', 'cross-origin-opener-policy', 'cross-origin-resource-policy', 'origin-agent-cluster', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'x-xss-protection'];
+  const htmlOnly = ['referrer-policy', 'cross-origin-opener-policy', 'origin-agent-cluster', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'x-xss-protection'];
 
-  it("are the API's own on every API response, errors and probes included, and nothing meant for HTML pages", async () => {
+  const apiHeaders = {
+    'cache-control': 'no-store',
+    'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+    'cross-origin-resource-policy': 'same-origin',
+    'strict-transport-security': 'max-age=31536000; includeSubDomains',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+  };
+
+  it("are the API's own on every API response, and nothing meant for HTML pages: routes, errors, probes, and answers of the hooks, of Fastify and of Node's parser", async () => {
     const app = await appWith();
+    const guarded = await appWith({ API_KEYS: 'headers-key', RATE_LIMIT_PER_MINUTE: '3' });
     const responses = await Promise.all([
       app.inject({ method: 'GET', url: '/items' }),
       app.inject({ method: 'POST', url: '/items', payload: { name: 'headers' } }),
       app.inject({ method: 'GET', url: '/items/x' }),
       app.inject({ method: 'GET', url: '/nothing' }),
       app.inject({ method: 'GET', url: '/docsx' }),
+      app.inject({ method: 'PUT', url: '/items' }),
       app.inject({ method: 'GET', url: '/healthz' }),
       app.inject({ method: 'GET', url: '/openapi.json' }),
+      // Answered by Fastify before routing, and by hooks before the route.
+      app.inject({ method: 'GET', url: '/items/%ZZ' }),
+      app.inject({ method: 'GET', url: `/items/${'1'.repeat(101)}` }),
+      guarded.inject({ method: 'POST', url: '/items', payload: { name: 'x' } }),
     ]);
-    expect(responses.map((response) => response.statusCode)).toEqual([200, 201, 422, 404, 404, 200, 200]);
-    for (const { headers } of responses) {
-      expect(headers).toMatchObject({
-        'cache-control': 'no-store',
-        'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-        'strict-transport-security': 'max-age=31536000; includeSubDomains',
-        'x-content-type-options': 'nosniff',
-        'x-frame-options': 'DENY',
-      });
+    for (let attempt = 0; attempt < 3; attempt++) responses.push(await guarded.inject({ method: 'GET', url: '/items' }));
+    expect(responses.map((response) => response.statusCode)).toEqual([200, 201, 422, 404, 404, 405, 200, 200, 400, 414, 401, 200, 200, 429]);
+
+    // Node's parser refuses the bytes before Fastify sees a request.
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const malformed = parseRawResponse((await sendRaw((app.server.address() as AddressInfo).port, 'NOT HTTP\r\n\r\n')).received);
+    expect(malformed.status).toBe(400);
+
+    for (const headers of [...responses.map((response) => response.headers), malformed.headers]) {
+      expect(headers).toMatchObject(apiHeaders);
       for (const name of [...htmlOnly, 'x-powered-by']) expect(headers[name], name).toBeUndefined();
     }
   });
