@@ -21,6 +21,9 @@ beforeAll(async () => {
     DB_QUEUE_MAX: '2',
     DB_QUEUE_TIMEOUT_MS: '300',
   });
+  // Ready before the clock starts: the first inject would otherwise start the app (compile every
+  // schema and hook), which on a busy machine took longer than the "at once" the tests allow.
+  await app.ready();
   locker = postgres(database.url, { max: 1, onnotice: () => {} });
 });
 
